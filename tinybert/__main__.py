@@ -1,0 +1,5 @@
+import sys
+
+from tinybert.cli import main
+
+sys.exit(main())
