@@ -1,0 +1,84 @@
+"""TinyBERT's losses.
+
+- Attention: MSE between student and teacher pre-softmax attention scores. ``mode="tinybert"`` reproduces the
+  original exactly: every score at or below -100 (the additive padding mask) is set to 0 on both sides, then the
+  mean over all B*H*T*T entries. ``mode="masked"`` averages over real (query, key) pairs only, so padding does not
+  dilute the loss. When the head counts differ, both sides are averaged over heads first (head-averaged maps).
+- Hidden states: MSE between the projected student state and the teacher state (embedding output included), mean
+  over all entries as the original, or over real tokens when an attention mask is given.
+- Prediction layer: soft cross-entropy between temperature-scaled distributions, summed over classes and averaged
+  over the batch. (The original also averaged over classes, which only rescales the loss by 1/C; with Adam this
+  changes almost nothing, and the standard form is what the paper writes.) Regression tasks: MSE to the teacher's
+  predictions, never to the gold labels (the original's STS-B defect).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MASK_THRESHOLD = -1e2
+
+
+def _match_heads(student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if student.shape[1] != teacher.shape[1]:
+        return student.mean(dim=1, keepdim=True), teacher.mean(dim=1, keepdim=True)
+    return student, teacher
+
+
+def attention_mse(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    mode: str = "tinybert",
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MSE between (B, heads, T, T) pre-softmax score tensors; see the module docstring for ``mode``."""
+    student = student.float()
+    teacher = teacher.float()
+    if mode == "tinybert":
+        student = torch.where(student <= MASK_THRESHOLD, torch.zeros_like(student), student)
+        teacher = torch.where(teacher <= MASK_THRESHOLD, torch.zeros_like(teacher), teacher)
+        student, teacher = _match_heads(student, teacher)
+        return F.mse_loss(student, teacher)
+    if mode == "masked":
+        if attention_mask is None:
+            raise ValueError("the masked attention loss needs the attention mask")
+        m = attention_mask.to(student.dtype)
+        pair = (m[:, :, None] * m[:, None, :])[:, None]  # (B, 1, T, T)
+        # padded keys hold -inf-like scores on both sides: zero them before differencing
+        student = torch.where(pair > 0, student, torch.zeros_like(student))
+        teacher = torch.where(pair > 0, teacher, torch.zeros_like(teacher))
+        student, teacher = _match_heads(student, teacher)
+        sq = (student - teacher).pow(2) * pair
+        return sq.sum() / (pair.sum() * student.shape[1]).clamp_min(1.0)
+    raise ValueError(f"unknown attention loss mode {mode!r}; expected 'tinybert' or 'masked'")
+
+
+def hidden_mse(
+    student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """MSE between (B, T, H) states; over real tokens only when ``attention_mask`` is given."""
+    student = student.float()
+    teacher = teacher.float()
+    if attention_mask is None:
+        return F.mse_loss(student, teacher)
+    m = attention_mask.to(student.dtype)[:, :, None]
+    return ((student - teacher).pow(2) * m).sum() / (m.sum() * student.shape[-1]).clamp_min(1.0)
+
+
+def soft_cross_entropy(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Cross-entropy of softmax(student/T) against softmax(teacher/T): sum over classes, mean over the batch."""
+    log_p = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    q = F.softmax(teacher_logits.float() / temperature, dim=-1)
+    return -(q * log_p).sum(dim=-1).mean()
+
+
+def prediction_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0, regression: bool = False
+) -> torch.Tensor:
+    """Stage-2 loss: soft cross-entropy for classification, MSE to the teacher's predictions for regression."""
+    if regression:
+        return F.mse_loss(student_logits.float().view(-1), teacher_logits.float().view(-1))
+    return soft_cross_entropy(student_logits, teacher_logits, temperature)
