@@ -195,3 +195,35 @@ def test_intermediate_objective_equals_sum_of_mapped_losses():
     assert parts["rep_loss"].item() == pytest.approx(rep.item(), rel=1e-5)
     loss.backward()
     assert student.fit_denses[2].weight.grad is not None
+
+
+def test_nezha_scores_include_relative_term_and_match_plain_forward():
+    from tinybert.models.nezha import NezhaConfig, NezhaForSequenceClassification
+
+    torch.manual_seed(7)
+    cfg = NezhaConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                      max_relative_position=3, num_labels=2)
+    model = NezhaForSequenceClassification(cfg).eval()
+    ids, mask, types = batch()
+    out = distill_forward(model, ids, mask, types, scores=True, hidden=True, logits=True)
+    ref = model(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
+    torch.testing.assert_close(out.logits, ref.logits)
+    assert all(m.score_sink is None for m in (layer.attention.self for layer in model.nezha.encoder.layer))
+    # scores recomputed here: (QK^T + Q R^T)/sqrt(d), R[i, j] = sinusoid(clip(j - i, -3, 3) + 3)
+    d, k = 8, 3
+    table = torch.zeros(2 * k + 1, d)
+    for pos in range(2 * k + 1):
+        for i in range(0, d, 2):
+            table[pos, i] = math.sin(pos / 10000 ** (i / d))
+            table[pos, i + 1] = math.cos(pos / 10000 ** (i / d))
+    rel = torch.tensor([[min(max(j - i, -k), k) + k for j in range(9)] for i in range(9)])
+    r = table[rel]  # (9, 9, d)
+    layer = model.nezha.encoder.layer[1].attention.self
+    h = out.hidden_states[1]
+    q = layer.query(h).view(3, 9, 4, d).transpose(1, 2)
+    kk = layer.key(h).view(3, 9, 4, d).transpose(1, 2)
+    expected = (q @ kk.transpose(-1, -2) + torch.einsum("bhid,ijd->bhij", q, r)) / math.sqrt(d)
+    got = out.attention_scores[1]
+    real = mask[:, None, None, :].expand_as(got).bool()
+    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=1e-5)
+    assert (got[~real] <= -1e30).all()
