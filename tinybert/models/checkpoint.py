@@ -1,0 +1,685 @@
+"""Checkpoint formats: the only door in and out for model weights.
+
+Reads four kinds of model folder and always writes one:
+
+- ``hf``: a Hugging Face folder (``config.json`` with a ``model_type`` other than ``nezha``, ``model.safetensors``,
+  a sharded ``model.safetensors.index.json``, or ``pytorch_model.bin``).
+- ``hf_nezha``: the same with ``model_type`` ``"nezha"`` (transformers 4.x NEZHA, keys ``nezha.*``).
+- ``tinybert_original``: an original TinyBERT folder (``config.json`` or ``bert_config.json`` without ``model_type``,
+  ``pytorch_model.bin``, ``vocab.txt``; keys ``bert.*``, maybe ``gamma``/``beta`` LayerNorm names, ``fit_dense.*`` or
+  ``fit_denses.N.*`` projections, ``classifier.*`` for task students).
+- ``nezha_pytorch``: a NEZHA-PyTorch release folder (``bert_config.json`` with ``max_relative_position`` /
+  ``use_relative_position``, keys ``bert.*``, no position embeddings).
+
+Key mapping (any format into a transformers model): a leading ``module.`` is dropped; a last name component ``gamma``
+becomes ``weight`` and ``beta`` becomes ``bias``; a leading ``bert.`` or ``nezha.`` becomes the model's own base
+prefix, and base keys stored without a prefix (``embeddings.*``, ``encoder.*``, ``pooler.*``) get it; ``fit_dense.*``
+and ``fit_denses.*`` are kept apart (see :func:`load_extra_tensors`); stored buffers the model does not have
+(``position_ids``, ``token_type_ids``, NEZHA ``positions_encoding`` tables) are dropped; a tied copy (e.g.
+``cls.predictions.decoder.weight``) is dropped when its source is stored. Written folders are always ``hf`` /
+``hf_nezha`` with safetensors, and load in plain transformers (extra projection tensors show up in its load report
+as UNEXPECTED keys and are ignored).
+
+``.bin`` files are read only with ``torch.load(..., weights_only=True)``; nothing is ever unpickled otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tinybert.errors import UserError, require_dir
+from tinybert.models.tokenizer import VOCAB_NAME, read_vocab
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointFormat(enum.StrEnum):
+    """The kinds of model folder :func:`load_model` reads (compare equal to their names, e.g. ``"hf"``)."""
+
+    HF = "hf"
+    HF_NEZHA = "hf_nezha"
+    TINYBERT_ORIGINAL = "tinybert_original"
+    NEZHA_PYTORCH = "nezha_pytorch"
+
+
+# head name -> class-name suffix (BertForX / NezhaForX / AutoModelForX)
+HEADS: dict[str, str] = {
+    "base": "Model",
+    "pretraining": "ForPreTraining",
+    "mlm": "ForMaskedLM",
+    "sequence_classification": "ForSequenceClassification",
+    "token_classification": "ForTokenClassification",
+    "question_answering": "ForQuestionAnswering",
+}
+EXTRA_PREFIXES: tuple[str, ...] = ("fit_dense.", "fit_denses.")
+CONFIG_NAMES = ("config.json", "bert_config.json")
+SAFETENSORS_NAME = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+BIN_NAME = "pytorch_model.bin"
+BIN_INDEX = "pytorch_model.bin.index.json"
+_BASE_FIRST = ("embeddings", "encoder", "pooler")  # first key component of a base model's own keys
+_SOURCE_PREFIXES = ("bert", "nezha")
+_DROPPABLE_BUFFERS = ("position_ids", "token_type_ids", "positions_encoding", "embeddings_table")
+_REQUIRED_LEGACY_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+
+
+@dataclass
+class _Folder:
+    path: str
+    format: CheckpointFormat
+    config_path: str
+    config: dict[str, Any]
+    weight_files: list[str]
+
+
+# ----------------------------------------------------------------------------------------------- reading folders
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError.at(path, f"not valid JSON ({e.msg})", line=e.lineno) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError.at(path, f"cannot read ({e})") from None
+    if not isinstance(obj, dict):
+        raise UserError.at(path, "expected a JSON object")
+    return obj
+
+
+def _weight_files(path: str) -> list[str]:
+    """The weight files of a folder (one file, or the shards an index names)."""
+    for name in (SAFETENSORS_NAME, BIN_NAME):
+        fp = os.path.join(path, name)
+        if os.path.isfile(fp):
+            return [fp]
+    for name in (SAFETENSORS_INDEX, BIN_INDEX):
+        fp = os.path.join(path, name)
+        if os.path.isfile(fp):
+            weight_map = _read_json(fp).get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise UserError.at(fp, "expected a 'weight_map' object naming the shard of every tensor")
+            shards = sorted({os.path.join(path, str(v)) for v in weight_map.values()})
+            for shard in shards:
+                if not os.path.isfile(shard):
+                    raise UserError.at(shard, f"shard named in {name} not found")
+            return shards
+    raise UserError.at(
+        path, f"no model weights found; expected {SAFETENSORS_NAME}, {SAFETENSORS_INDEX}, {BIN_NAME} or {BIN_INDEX}"
+    )
+
+
+def _inspect(path: str | os.PathLike) -> _Folder:
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        raise UserError.at(path, "expected a model folder (config.json + weights), found a file")
+    path = require_dir(path, "model folder")
+    config_path = next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
+    if config_path is None:
+        raise UserError.at(
+            path,
+            "no config.json or bert_config.json; expected a Hugging Face, original TinyBERT or NEZHA-PyTorch folder",
+        )
+    config = _read_json(config_path)
+    model_type = config.get("model_type")
+    if model_type == "nezha":
+        fmt = CheckpointFormat.HF_NEZHA
+    elif model_type:
+        fmt = CheckpointFormat.HF
+    elif "max_relative_position" in config or "use_relative_position" in config:
+        fmt = CheckpointFormat.NEZHA_PYTORCH
+    elif "hidden_size" in config and "num_attention_heads" in config:
+        fmt = CheckpointFormat.TINYBERT_ORIGINAL
+    else:
+        raise UserError.at(
+            config_path,
+            "unknown checkpoint format: no 'model_type' and no BERT fields (hidden_size, num_attention_heads); "
+            "expected a Hugging Face, original TinyBERT or NEZHA-PyTorch config",
+        )
+    return _Folder(path, fmt, config_path, config, _weight_files(path))
+
+
+def detect_format(path: str | os.PathLike) -> CheckpointFormat:
+    """Which kind of model folder ``path`` is (decided from its config file; weights must be present)."""
+    return _inspect(path).format
+
+
+def _load_bin(path: str) -> dict[str, torch.Tensor]:
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError.at(
+            path, f"refused: the pickle holds more than tensors and would run code ({first[:200]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError.at(path, f"corrupted or unreadable PyTorch weights file ({msg[:200]})") from None
+    if isinstance(obj, Mapping):
+        for wrapper in ("state_dict", "model"):
+            inner = obj.get(wrapper)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping):
+        raise UserError.at(path, f"expected a state dict (name -> tensor), found {type(obj).__name__}")
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise UserError.at(path, "expected a state dict (name -> tensor), found no tensors")
+    return tensors
+
+
+def _load_safetensors(path: str, prefixes: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
+    try:
+        out = {}
+        with safe_open(path, framework="pt", device="cpu") as f:
+            for key in f.keys():
+                if prefixes is None or key.startswith(prefixes):
+                    out[key] = f.get_tensor(key)
+        return out
+    except Exception as e:  # safetensors raises its own error type (and OSError) for truncated/garbled files
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError.at(path, f"corrupted or unreadable safetensors file ({msg[:200]})") from None
+
+
+def _read_tensors(files: Iterable[str], prefixes: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for fp in files:
+        if fp.endswith(".safetensors"):
+            out.update(_load_safetensors(fp, prefixes))
+        else:
+            part = _load_bin(fp)
+            out.update(part if prefixes is None else {k: v for k, v in part.items() if k.startswith(prefixes)})
+    return out
+
+
+def _read_shapes(files: Iterable[str]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Shape and dtype name of every stored tensor (safetensors: from the header only)."""
+    from safetensors import safe_open
+
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    for fp in files:
+        if fp.endswith(".safetensors"):
+            try:
+                with safe_open(fp, framework="pt", device="cpu") as f:
+                    for key in f.keys():
+                        sl = f.get_slice(key)
+                        out[key] = (tuple(sl.get_shape()), str(sl.get_dtype()))
+            except Exception as e:
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise UserError.at(fp, f"corrupted or unreadable safetensors file ({msg[:200]})") from None
+        else:
+            for key, t in _load_bin(fp).items():
+                out[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ key mapping
+
+
+def _canonical_key(key: str, prefix: str) -> str:
+    """Map one stored key into the "full" namespace of a ``{prefix}.*`` model (see the module docstring)."""
+    if key.startswith("module."):
+        key = key[len("module.") :]
+    parts = key.split(".")
+    if parts[-1] == "gamma":
+        parts[-1] = "weight"
+    elif parts[-1] == "beta":
+        parts[-1] = "bias"
+    if parts[0] in _SOURCE_PREFIXES:
+        parts[0] = prefix
+    elif parts[0] in _BASE_FIRST:
+        parts.insert(0, prefix)
+    return ".".join(parts)
+
+
+def _is_extra(key: str, prefixes: tuple[str, ...] = EXTRA_PREFIXES) -> bool:
+    return key.startswith(prefixes)
+
+
+def _is_droppable_buffer(key: str) -> bool:
+    parts = key.split(".")
+    return parts[-1] in _DROPPABLE_BUFFERS or any("relative_positions" in p for p in parts[:-1])
+
+
+def _detect_head(keys: Iterable[str], config: Mapping[str, Any]) -> str:
+    keys = list(keys)
+    has = lambda p: any(k.startswith(p) for k in keys)  # noqa: E731
+    if has("cls.predictions."):
+        return "pretraining" if has("cls.seq_relationship.") else "mlm"
+    if has("qa_outputs."):
+        return "question_answering"
+    if has("classifier."):
+        archs = " ".join(config.get("architectures") or [])
+        return "token_classification" if "TokenClassification" in archs else "sequence_classification"
+    return "base"
+
+
+def _family(fmt: CheckpointFormat) -> str:
+    return "nezha" if fmt in (CheckpointFormat.HF_NEZHA, CheckpointFormat.NEZHA_PYTORCH) else "bert"
+
+
+def _config_class(folder: _Folder) -> type[PretrainedConfig]:
+    if _family(folder.format) == "nezha":
+        from tinybert.models.nezha import NezhaConfig
+
+        return NezhaConfig
+    model_type = folder.config.get("model_type")
+    if model_type:
+        from transformers import CONFIG_MAPPING
+
+        try:
+            return CONFIG_MAPPING[model_type]
+        except KeyError:
+            raise UserError.at(folder.config_path, f"unknown model_type {model_type!r}") from None
+    from transformers import BertConfig
+
+    return BertConfig
+
+
+def _word_embedding_key(keys: Iterable[str]) -> str | None:
+    return next((k for k in keys if k.endswith("embeddings.word_embeddings.weight")), None)
+
+
+def _validate_config(folder: _Folder) -> None:
+    cfg, where = folder.config, folder.config_path
+    if folder.format in (CheckpointFormat.TINYBERT_ORIGINAL, CheckpointFormat.NEZHA_PYTORCH):
+        for field in _REQUIRED_LEGACY_FIELDS:
+            if field not in cfg:
+                fields = ", ".join(_REQUIRED_LEGACY_FIELDS)
+                raise UserError.at(where, f"missing {field!r}; expected a BERT config with {fields}")
+    for field in _REQUIRED_LEGACY_FIELDS + ("intermediate_size",):
+        if field in cfg and (not isinstance(cfg[field], int) or isinstance(cfg[field], bool) or cfg[field] <= 0):
+            raise UserError.at(where, f"{field} must be a positive integer, found {cfg[field]!r}")
+    hidden, heads = cfg.get("hidden_size"), cfg.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
+        raise UserError.at(
+            where, f"hidden_size {hidden} is not divisible by num_attention_heads {heads}; expected a multiple"
+        )
+
+
+def _validate_vocab(folder: _Folder, shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> int | None:
+    """Check ``vocab.txt`` (if present) against the word-embedding rows; return the vocabulary size."""
+    vp = os.path.join(folder.path, VOCAB_NAME)
+    if not os.path.isfile(vp):
+        return None
+    n = len(read_vocab(vp))
+    key = _word_embedding_key(shapes)
+    if key is not None:
+        rows = shapes[key][0][0]
+        files = ", ".join(os.path.basename(f) for f in folder.weight_files)
+        if rows != n:
+            raise UserError.at(
+                vp, f"has {n} tokens but the word-embedding matrix {key} in {files} has {rows} rows; expected equal"
+            )
+    return n
+
+
+def _build_config(
+    folder: _Folder,
+    head: str,
+    keys_shapes: Mapping[str, tuple[int, ...]],
+    num_labels: int | None,
+    id2label: Mapping[Any, str] | None,
+    label2id: Mapping[str, int] | None,
+) -> PretrainedConfig:
+    cls = _config_class(folder)
+    data = dict(folder.config)
+    if folder.format in (CheckpointFormat.TINYBERT_ORIGINAL, CheckpointFormat.NEZHA_PYTORCH):
+        known = set(cls().to_dict())
+        data = {k: v for k, v in data.items() if k in known}
+    try:
+        config = cls.from_dict(data)
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError.at(folder.config_path, f"invalid config ({e})") from None
+    if head in ("sequence_classification", "token_classification"):
+        if id2label is not None:
+            id2label = {int(k): str(v) for k, v in id2label.items()}
+            if num_labels is not None and num_labels != len(id2label):
+                raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
+            config.id2label = id2label
+            config.label2id = dict(label2id) if label2id is not None else {v: k for k, v in id2label.items()}
+        elif num_labels is not None:
+            if num_labels != config.num_labels:
+                config.num_labels = num_labels
+        else:
+            stored = keys_shapes.get("classifier.weight")
+            if stored is not None and stored[0] != config.num_labels:
+                config.num_labels = stored[0]
+    return config
+
+
+def model_class(config: PretrainedConfig, head: str = "base") -> type[PreTrainedModel]:
+    """The transformers class for ``config`` with ``head`` (``Nezha*`` for model_type nezha, else the Auto mapping)."""
+    if head not in HEADS:
+        raise UserError(f"unknown head {head!r}; expected one of {', '.join(HEADS)}")
+    suffix = HEADS[head]
+    if config.model_type == "nezha":
+        from tinybert.models import nezha
+
+        return getattr(nezha, "Nezha" + suffix)
+    import transformers
+
+    auto = getattr(transformers, "AutoModel" + ("" if suffix == "Model" else suffix))
+    try:
+        return auto._model_mapping[type(config)]
+    except KeyError:
+        raise UserError(f"model_type {config.model_type!r} has no {head} model in transformers") from None
+
+
+def _resolve_dtype(dtype: Any, tensors: Mapping[str, torch.Tensor]) -> torch.dtype | None:
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).replace("torch.", "")
+    if name == "auto":
+        floats = [t.dtype for t in tensors.values() if t.is_floating_point()]
+        return max(set(floats), key=floats.count) if floats else None
+    name = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}.get(name, name)
+    result = getattr(torch, name, None)
+    if not isinstance(result, torch.dtype) or not result.is_floating_point:
+        raise UserError(f"unknown dtype {dtype!r}; expected float32, float16, bfloat16 or auto")
+    return result
+
+
+def _sample(keys: Iterable[str], n: int = 4) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_model(
+    path: str | os.PathLike,
+    head: str = "base",
+    num_labels: int | None = None,
+    id2label: Mapping[Any, str] | None = None,
+    label2id: Mapping[str, int] | None = None,
+    dtype: Any = None,
+    require_head: bool = False,
+) -> PreTrainedModel:
+    """Load any supported model folder as a transformers model (``Bert*`` / ``Nezha*``) with the requested head.
+
+    ``head`` is one of :data:`HEADS` or ``"auto"`` (the head the stored weights carry). Head weights missing from the
+    folder are freshly initialised with a warning (the normal finetuning case) unless ``require_head``, which makes
+    that a :class:`UserError`. Missing encoder weights are always an error. ``num_labels`` / ``id2label`` /
+    ``label2id`` set the classification labels (default: the config's, or the stored classifier's size; a stored
+    classifier of another size is re-initialised). ``dtype``: ``None`` (float32), a torch dtype, a name, or
+    ``"auto"`` (the stored dtype). Returns the model in eval mode, on the CPU.
+    """
+    folder = _inspect(path)
+    if head != "auto" and head not in HEADS:
+        raise UserError(f"unknown head {head!r}; expected one of auto, {', '.join(HEADS)}")
+    _validate_config(folder)
+    raw = _read_tensors(folder.weight_files)
+    if head == "auto":
+        head = _detect_head((_canonical_key(k, "bert") for k in raw if not _is_extra(k)), folder.config)
+    prefix_guess = "nezha" if _family(folder.format) == "nezha" else "bert"
+    full_shapes = {_canonical_key(k, prefix_guess): tuple(v.shape) for k, v in raw.items() if not _is_extra(k)}
+    _validate_vocab(folder, {k: (tuple(v.shape), "") for k, v in raw.items()})
+    config = _build_config(folder, head, full_shapes, num_labels, id2label, label2id)
+    try:
+        cls = model_class(config, head)
+    except UserError as e:
+        raise UserError.at(folder.config_path, str(e)) from None
+    model = cls(config)
+    _load_into(model, raw, folder, head, require_head)
+    torch_dtype = _resolve_dtype(dtype, raw)
+    if torch_dtype is not None:
+        model.to(torch_dtype)
+    model.eval()
+    return model
+
+
+def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: _Folder, head: str,
+               require_head: bool) -> None:
+    """Map ``raw`` into ``model``'s namespace and load it with the strict checks described in :func:`load_model`."""
+    from collections import defaultdict
+
+    prefix = model.base_model_prefix
+    is_base = getattr(model, prefix, None) is None
+    where = folder.weight_files[0] if len(folder.weight_files) == 1 else folder.path
+    target = model.state_dict()
+    buffers = {n for n, _ in model.named_buffers()}
+
+    # alias groups of tied parameters, in the model's own namespace; the first name is the canonical one
+    groups: dict[int, list[str]] = defaultdict(list)
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups[id(p)].append(name)
+    canonical = {n: names[0] for names in groups.values() for n in names}
+    aliases = {names[0]: names for names in groups.values()}
+
+    sd: dict[str, torch.Tensor] = {}
+    unused_head: list[str] = []
+    unexpected: list[str] = []
+    for key, tensor in raw.items():
+        if _is_extra(key):
+            continue
+        full = _canonical_key(key, prefix)
+        if is_base:
+            if not full.startswith(prefix + "."):
+                unused_head.append(full)
+                continue
+            name = full[len(prefix) + 1 :]
+        else:
+            name = full
+        if name not in target:
+            if _is_droppable_buffer(name):
+                continue
+            (unexpected if name.startswith(prefix + ".") or is_base else unused_head).append(name)
+            continue
+        if name in sd:
+            raise UserError.at(where, f"two stored tensors map to {name} (one is {key}); expected one")
+        sd[name] = tensor
+
+    # tied copies: keep the canonical one
+    for name in list(sd):
+        c = canonical.get(name, name)
+        if c != name:
+            if c not in sd:
+                sd[c] = sd[name]
+            del sd[name]
+
+    in_base = (lambda n: True) if is_base else (lambda n: n.startswith(prefix + "."))
+    for name, tensor in list(sd.items()):
+        want = tuple(target[name].shape)
+        if tuple(tensor.shape) == want:
+            continue
+        if in_base(name):
+            raise UserError.at(
+                where,
+                f"{name} has shape {list(tensor.shape)} but {os.path.basename(folder.config_path)} implies "
+                f"{list(want)}; expected weights matching the config",
+            )
+        logger.warning("%s: %s has shape %s, the %s head needs %s; re-initialising it",
+                       folder.path, name, list(tensor.shape), head, list(want))
+        del sd[name]
+
+    result = model.load_state_dict(sd, strict=False)
+    loaded = set(sd)
+    missing = []
+    for name in result.missing_keys:
+        if name in buffers:
+            continue  # computed buffers (e.g. NEZHA's relative-position tables)
+        group = aliases.get(canonical.get(name, name), [name])
+        if any(a in loaded for a in group) or canonical.get(name, name) != name:
+            continue
+        missing.append(name)
+
+    missing_base = [n for n in missing if in_base(n) and ".pooler." not in f".{n}"]
+    missing_pooler = [n for n in missing if in_base(n) and ".pooler." in f".{n}"]
+    missing_head = [n for n in missing if not in_base(n)]
+    if missing_base:
+        raise UserError.at(
+            where, f"missing {len(missing_base)} encoder weights ({_sample(missing_base)}); expected a complete "
+            f"{type(model).__name__} checkpoint"
+        )
+    if missing_head and require_head:
+        if head in ("mlm", "pretraining") and any(n.startswith("cls.predictions.") for n in missing_head):
+            raise UserError.at(folder.path, "has no masked-LM head (cls.predictions.*)")
+        heads = sorted({n.split(".")[0] + ".*" for n in missing_head})
+        raise UserError.at(folder.path, f"has no {head} head ({', '.join(heads)})")
+    if missing_head:
+        logger.warning("%s: no stored weights for the %s head (%s); initialised them (normal before finetuning)",
+                       folder.path, head, _sample(missing_head))
+    if missing_pooler:
+        logger.warning("%s: no stored pooler weights; initialised them", folder.path)
+    if unexpected:
+        logger.warning("%s: ignored %d stored tensors the model does not have: %s",
+                       folder.path, len(unexpected), _sample(unexpected))
+    if unused_head:
+        logger.info("%s: ignored %d stored head tensors (loading head %r): %s",
+                    folder.path, len(unused_head), head, _sample(unused_head))
+
+
+def load_extra_tensors(
+    path: str | os.PathLike, prefixes: tuple[str, ...] | str = EXTRA_PREFIXES
+) -> dict[str, torch.Tensor]:
+    """Tensors stored beside the model weights whose key starts with one of ``prefixes`` (keys as stored)."""
+    if isinstance(prefixes, str):
+        prefixes = (prefixes,)
+    folder = _inspect(path)
+    return _read_tensors(folder.weight_files, tuple(prefixes))
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def save_model(
+    model: PreTrainedModel,
+    path: str | os.PathLike,
+    tokenizer: Any = None,
+    extra_tensors: Mapping[str, torch.Tensor] | None = None,
+    overwrite: bool = True,
+) -> None:
+    """Write ``model`` as a Hugging Face folder (config.json, model.safetensors) atomically.
+
+    ``extra_tensors`` (e.g. ``fit_dense.*`` projections) are stored in the same safetensors file under their own
+    keys; plain transformers ignores them when loading. ``tokenizer`` (a tokenizer, or a folder / ``vocab.txt`` path)
+    adds ``vocab.txt`` and the tokenizer files. ``overwrite=False`` refuses an existing non-empty ``path``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    path = os.fspath(path)
+    if not overwrite and os.path.isdir(path) and os.listdir(path):
+        raise UserError.at(path, "output folder exists and is not empty; expected a new or empty folder")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError.at(path, "expected an output folder, found a file")
+    if tokenizer is not None and isinstance(tokenizer, (str, os.PathLike)):
+        from tinybert.models.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer)
+    extras = {k: v.detach().to("cpu").contiguous().clone() for k, v in (extra_tensors or {}).items()}
+    from tinybert.utils.io import atomic_dir
+
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        if extras:
+            single = os.path.join(tmp, SAFETENSORS_NAME)
+            index = os.path.join(tmp, SAFETENSORS_INDEX)
+            if os.path.isfile(single):
+                from safetensors import safe_open
+
+                with safe_open(single, framework="pt") as f:
+                    metadata = f.metadata() or {}
+                tensors = load_file(single)
+                clash = sorted(set(tensors) & set(extras))
+                if clash:
+                    raise ValueError(f"extra tensors clash with model weights: {clash[:4]}")
+                tensors.update(extras)
+                save_file(tensors, single, metadata={"format": "pt", **metadata})
+            elif os.path.isfile(index):
+                shard = "model-extra.safetensors"
+                save_file(extras, os.path.join(tmp, shard), metadata={"format": "pt"})
+                data = _read_json(index)
+                data["weight_map"].update({k: shard for k in extras})
+                with open(index, "w", encoding="utf-8") as f:
+                    json.dump(data, f, indent=2)
+            else:  # pragma: no cover - save_pretrained always writes one of the two
+                raise RuntimeError(f"save_pretrained wrote no safetensors file in {tmp}")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+            vocab_file = os.path.join(tmp, VOCAB_NAME)
+            if not os.path.isfile(vocab_file):
+                vocab = tokenizer.get_vocab()
+                with open(vocab_file, "w", encoding="utf-8") as f:
+                    f.writelines(t + "\n" for t, _ in sorted(vocab.items(), key=lambda kv: kv[1]))
+
+
+# ----------------------------------------------------------------------------------------------- summary
+
+
+def model_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """What a model folder holds, without building the model: format, architecture, sizes, parameters, files."""
+    folder = _inspect(path)
+    _validate_config(folder)
+    shapes = _read_shapes(folder.weight_files)
+    vocab_tokens = _validate_vocab(folder, shapes)
+    cfg = folder.config
+    family = _family(folder.format)
+    prefix = family
+    model_keys = {_canonical_key(k, prefix): v for k, v in shapes.items() if not _is_extra(k)}
+    model_keys = {k: v for k, v in model_keys.items() if not _is_droppable_buffer(k)}
+    head = _detect_head(model_keys, cfg)
+    tie = cfg.get("tie_word_embeddings", True)
+    word_key = f"{prefix}.embeddings.word_embeddings.weight"
+    params = 0
+    for key, (shape, _) in model_keys.items():
+        if tie and key == "cls.predictions.decoder.weight" and word_key in model_keys:
+            continue
+        if key == "cls.predictions.decoder.bias" and "cls.predictions.bias" in model_keys:
+            continue
+        params += _numel(shape)
+    projections = {k: list(s) for k, (s, _) in shapes.items() if _is_extra(k)}
+    dtypes = [d for k, (_, d) in model_keys.items()]
+    archs = cfg.get("architectures") or []
+    if folder.format in (CheckpointFormat.HF, CheckpointFormat.HF_NEZHA) and archs:
+        architecture = archs[0]
+    else:
+        architecture = ("Nezha" if family == "nezha" else "Bert") + HEADS[head]
+    emb = model_keys.get(word_key)
+    return {
+        "path": folder.path,
+        "format": folder.format.value,
+        "architecture": architecture,
+        "head": head,
+        "model_type": cfg.get("model_type") or family,
+        "num_hidden_layers": cfg.get("num_hidden_layers"),
+        "hidden_size": cfg.get("hidden_size"),
+        "num_attention_heads": cfg.get("num_attention_heads"),
+        "intermediate_size": cfg.get("intermediate_size"),
+        "vocab_size": emb[0][0] if emb else cfg.get("vocab_size"),
+        "vocab_txt_tokens": vocab_tokens,
+        "max_position_embeddings": None if family == "nezha" else cfg.get("max_position_embeddings"),
+        "max_relative_position": cfg.get("max_relative_position") if family == "nezha" else None,
+        "parameters": params,
+        "projections": projections,
+        "projection_parameters": sum(_numel(s) for s in projections.values()),
+        "dtype": max(set(dtypes), key=dtypes.count) if dtypes else None,
+        "config_file": os.path.basename(folder.config_path),
+        "weight_files": [os.path.basename(f) for f in folder.weight_files],
+        "file_size_bytes": sum(os.path.getsize(f) for f in folder.weight_files),
+    }
+
+
+def _numel(shape: Iterable[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
