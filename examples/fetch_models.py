@@ -303,14 +303,14 @@ def install_minilm(cache: Path) -> Path:
 
 def install_glove(cache: Path, txt_words: int) -> Path:
     """Convert GloVe 6B 50d to ``<cache>/models/glove.6B.50d.kv`` (+ a text-format subset of the top words)."""
-    from gensim.models import KeyedVectors
-
     models = cache / "models"
     kv_path = models / "glove.6B.50d.kv"
     txt_path = models / f"glove.6B.50d.top{txt_words // 1000}k.txt"
     if kv_path.exists() and (txt_words <= 0 or txt_path.exists()):
         print(f"glove: already installed at {kv_path}")
         return kv_path
+    from gensim.models import KeyedVectors
+
     models.mkdir(parents=True, exist_ok=True)
     if kv_path.exists():
         kv = KeyedVectors.load(str(kv_path))
