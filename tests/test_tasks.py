@@ -12,6 +12,7 @@ from tinybert.data.tasks import (
     check_label_map,
     generic_task,
     get_task,
+    is_header_row,
     label_maps,
     read_examples,
     read_train,
@@ -165,6 +166,8 @@ def test_clue_tasks(tmp_path):
     assert senti.text_columns == (1,)
 
     xnli = get_task("xnli-zh")
+    assert is_header_row(xnli, ["premise", "hypo", "label"]) and not is_header_row(xnli, ["a", "b", "neutral"])
+    assert is_header_row(get_task("sst-2"), ["x", "1"]) and not is_header_row(get_task("cola"), ["s", "1", "", "x"])
     assert xnli.name == "xnli" and xnli.labels == ["contradiction", "entailment", "neutral"]
     d = tmp_path / "xnli"
     d.mkdir()
@@ -200,7 +203,8 @@ def test_generic_tsv_csv_jsonl(tmp_path):
     d = tmp_path / "jsonl"
     d.mkdir()
     (d / "train.jsonl").write_text('{"text": "one", "label": 1}\n\n{"text": "zero", "label": 0}\n', encoding="utf-8")
-    spec = generic_task(["text"], "label", labels=["0", "1"])
+    spec = generic_task(["text"], "label", labels="0,1")
+    assert spec.labels == ["0", "1"] and not spec.is_pair
     assert [(e.text_a, e.label) for e in read_examples(spec, d, "train")] == [("one", "1"), ("zero", "0")]
     (d / "dev.jsonl").write_text('{"text": "x"}\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"dev.jsonl:1: missing field 'label'$"):

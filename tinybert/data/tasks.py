@@ -180,7 +180,7 @@ def get_task(name: str, **generic_options: Any) -> TaskSpec:
 
 
 def generic_task(text_columns: list[Column] | tuple[Column, ...] | str | None = None,
-                 label_column: Column | None = None, labels: list[str] | None = None,
+                 label_column: Column | None = None, labels: list[str] | str | None = None,
                  output_mode: str = "classification", file_format: str | None = None, header: bool | None = None,
                  name: str = "generic") -> TaskSpec:
     """A task over any TSV/CSV/JSONL with one or two text columns and a label column (names or 0-based indices).
@@ -188,7 +188,7 @@ def generic_task(text_columns: list[Column] | tuple[Column, ...] | str | None = 
     Files are ``train``/``train_aug``/``dev``/``test`` with the format's extension (``file_format`` None: whichever
     exists, looked for as .tsv, .csv, .jsonl). ``header`` defaults to True when columns are given by name. Labels,
     when not given, are inferred from the train file (sorted; numerically when all are integers), see
-    :func:`resolve_task`. ``text_columns`` may be a comma-separated string ("0,1" or "question,answer").
+    :func:`resolve_task`. ``text_columns`` and ``labels`` may be comma-separated strings ("0,1", "neg,pos").
     """
     if text_columns is None or label_column is None:
         raise UserError("the generic task needs --text_columns (one or two) and --label_column")
@@ -198,6 +198,8 @@ def generic_task(text_columns: list[Column] | tuple[Column, ...] | str | None = 
     if not 1 <= len(cols) <= 2:
         raise UserError(f"--text_columns takes one or two columns, got {len(cols)}")
     label = _as_column(label_column)
+    if isinstance(labels, str):
+        labels = [x.strip() for x in labels.split(",") if x.strip()]
     if output_mode not in ("classification", "regression"):
         raise UserError(f"output mode must be classification or regression, got {output_mode!r}")
     if file_format not in (None, "tsv", "csv", "jsonl"):
@@ -397,6 +399,11 @@ def _is_header(spec: TaskSpec, layout: Layout, row: list[str] | dict[str, Any], 
         return is_test and isinstance(row, list) and bool(row) and row[0].strip().lower() in ("id", "index", "label")
     cell = spec.label_aliases.get(row[layout.label].strip(), row[layout.label].strip())
     return spec.labels is not None and cell not in spec.labels
+
+
+def is_header_row(spec: TaskSpec, row: list[str], split: str = "train") -> bool:
+    """Whether ``row``, the first non-blank row of a ``split`` file, is a header (CLUE files: auto-detected)."""
+    return _is_header(spec, spec.layout(split), row, split.startswith("test"))
 
 
 def _needs_labels(spec: TaskSpec) -> bool:
