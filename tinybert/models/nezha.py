@@ -599,7 +599,8 @@ class NezhaForMaskedLM(NezhaPreTrainedModel):
     """NEZHA with the masked-LM head (no pooler)."""
 
     _tied_weights_keys = dict(_MLM_TIES)
-    _keys_to_ignore_on_load_unexpected = [r"positions_encoding", r"pooler", r"cls\.seq_relationship"]
+    # (post_init adds the base model's `positions_encoding` rule to these)
+    _keys_to_ignore_on_load_unexpected = [r"pooler", r"cls\.seq_relationship"]
 
     def __init__(self, config: NezhaConfig) -> None:
         super().__init__(config)
@@ -704,7 +705,7 @@ class NezhaForSequenceClassification(NezhaPreTrainedModel):
 class NezhaForTokenClassification(NezhaPreTrainedModel):
     """Per-token linear classifier (sequence labelling / NER); labels -100 are ignored."""
 
-    _keys_to_ignore_on_load_unexpected = [r"positions_encoding", r"pooler"]
+    _keys_to_ignore_on_load_unexpected = [r"pooler"]
 
     def __init__(self, config: NezhaConfig) -> None:
         super().__init__(config)
@@ -744,7 +745,7 @@ class NezhaForTokenClassification(NezhaPreTrainedModel):
 class NezhaForQuestionAnswering(NezhaPreTrainedModel):
     """Extractive QA (SQuAD / CMRC2018 style): start and end logits per token."""
 
-    _keys_to_ignore_on_load_unexpected = [r"positions_encoding", r"pooler"]
+    _keys_to_ignore_on_load_unexpected = [r"pooler"]
 
     def __init__(self, config: NezhaConfig) -> None:
         super().__init__(config)
