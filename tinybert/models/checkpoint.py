@@ -70,6 +70,10 @@ BIN_INDEX = "pytorch_model.bin.index.json"
 _BASE_FIRST = ("embeddings", "encoder", "pooler")  # first key component of a base model's own keys
 _SOURCE_PREFIXES = ("bert", "nezha")
 _DROPPABLE_BUFFERS = ("position_ids", "token_type_ids", "positions_encoding", "embeddings_table")
+_SAFETENSORS_DTYPES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+    "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+}
 _REQUIRED_LEGACY_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
 
 
@@ -163,10 +167,13 @@ def _load_bin(path: str) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError.at(
-            path, f"refused: the pickle holds more than tensors and would run code ({first[:200]})"
-        ) from None
+        text = str(e)
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0] if text.strip() else ""
+        if "global" in detail.lower() or "reduce" in detail.lower():
+            raise UserError.at(
+                path, f"refused: the pickle holds more than tensors and would run code ({detail[:160]})"
+            ) from None
+        raise UserError.at(path, f"corrupted or not a PyTorch weights file ({detail[:160]})") from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError.at(path, f"corrupted or unreadable PyTorch weights file ({msg[:200]})") from None
@@ -221,7 +228,8 @@ def _read_shapes(files: Iterable[str]) -> dict[str, tuple[tuple[int, ...], str]]
                 with safe_open(fp, framework="pt", device="cpu") as f:
                     for key in f.keys():
                         sl = f.get_slice(key)
-                        out[key] = (tuple(sl.get_shape()), str(sl.get_dtype()))
+                        dt = str(sl.get_dtype())
+                        out[key] = (tuple(sl.get_shape()), _SAFETENSORS_DTYPES.get(dt, dt.lower()))
             except Exception as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise UserError.at(fp, f"corrupted or unreadable safetensors file ({msg[:200]})") from None
@@ -447,15 +455,25 @@ def load_model(
     return model
 
 
-def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: _Folder, head: str,
-               require_head: bool) -> None:
-    """Map ``raw`` into ``model``'s namespace and load it with the strict checks described in :func:`load_model`."""
+def _plan(
+    model: PreTrainedModel,
+    shapes: Mapping[str, tuple[int, ...]],
+    folder: _Folder,
+    head: str,
+    require_head: bool,
+    log: bool = True,
+) -> dict[str, str]:
+    """Map stored keys (with their shapes) onto ``model``'s state dict: model name -> stored key.
+
+    Raises :class:`UserError` for missing encoder weights, encoder shapes that disagree with the config and (with
+    ``require_head``) missing head weights; logs what is initialised or ignored when ``log``.
+    """
     from collections import defaultdict
 
     prefix = model.base_model_prefix
     is_base = getattr(model, prefix, None) is None
     where = folder.weight_files[0] if len(folder.weight_files) == 1 else folder.path
-    target = model.state_dict()
+    target = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     buffers = {n for n, _ in model.named_buffers()}
 
     # alias groups of tied parameters, in the model's own namespace; the first name is the canonical one
@@ -463,12 +481,11 @@ def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: 
     for name, p in model.named_parameters(remove_duplicate=False):
         groups[id(p)].append(name)
     canonical = {n: names[0] for names in groups.values() for n in names}
-    aliases = {names[0]: names for names in groups.values()}
 
-    sd: dict[str, torch.Tensor] = {}
+    plan: dict[str, str] = {}
     unused_head: list[str] = []
     unexpected: list[str] = []
-    for key, tensor in raw.items():
+    for key in shapes:
         if _is_extra(key):
             continue
         full = _canonical_key(key, prefix)
@@ -482,46 +499,37 @@ def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: 
         if name not in target:
             if _is_droppable_buffer(name):
                 continue
-            (unexpected if name.startswith(prefix + ".") or is_base else unused_head).append(name)
+            own = (name.startswith(prefix + ".") or is_base) and ".pooler." not in f".{name}"
+            (unexpected if own else unused_head).append(name)  # a pooler is absent from MLM models by design
             continue
-        if name in sd:
-            raise UserError.at(where, f"two stored tensors map to {name} (one is {key}); expected one")
-        sd[name] = tensor
+        if name in plan:
+            raise UserError.at(where, f"two stored tensors map to {name} ({plan[name]} and {key}); expected one")
+        plan[name] = key
 
-    # tied copies: keep the canonical one
-    for name in list(sd):
+    # tied copies: keep the canonical one (the embeddings over the decoder copy)
+    for name in list(plan):
         c = canonical.get(name, name)
         if c != name:
-            if c not in sd:
-                sd[c] = sd[name]
-            del sd[name]
+            plan.setdefault(c, plan[name])
+            del plan[name]
 
     in_base = (lambda n: True) if is_base else (lambda n: n.startswith(prefix + "."))
-    for name, tensor in list(sd.items()):
-        want = tuple(target[name].shape)
-        if tuple(tensor.shape) == want:
+    for name, key in list(plan.items()):
+        have, want = tuple(shapes[key]), target[name]
+        if have == want:
             continue
         if in_base(name):
             raise UserError.at(
                 where,
-                f"{name} has shape {list(tensor.shape)} but {os.path.basename(folder.config_path)} implies "
+                f"{key} has shape {list(have)} but {os.path.basename(folder.config_path)} implies "
                 f"{list(want)}; expected weights matching the config",
             )
-        logger.warning("%s: %s has shape %s, the %s head needs %s; re-initialising it",
-                       folder.path, name, list(tensor.shape), head, list(want))
-        del sd[name]
+        if log:
+            logger.warning("%s: %s has shape %s, the %s head needs %s; re-initialising it",
+                           folder.path, name, list(have), head, list(want))
+        del plan[name]
 
-    result = model.load_state_dict(sd, strict=False)
-    loaded = set(sd)
-    missing = []
-    for name in result.missing_keys:
-        if name in buffers:
-            continue  # computed buffers (e.g. NEZHA's relative-position tables)
-        group = aliases.get(canonical.get(name, name), [name])
-        if any(a in loaded for a in group) or canonical.get(name, name) != name:
-            continue
-        missing.append(name)
-
+    missing = [n for n in target if n not in plan and n not in buffers and canonical.get(n, n) == n]
     missing_base = [n for n in missing if in_base(n) and ".pooler." not in f".{n}"]
     missing_pooler = [n for n in missing if in_base(n) and ".pooler." in f".{n}"]
     missing_head = [n for n in missing if not in_base(n)]
@@ -535,17 +543,27 @@ def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: 
             raise UserError.at(folder.path, "has no masked-LM head (cls.predictions.*)")
         heads = sorted({n.split(".")[0] + ".*" for n in missing_head})
         raise UserError.at(folder.path, f"has no {head} head ({', '.join(heads)})")
-    if missing_head:
-        logger.warning("%s: no stored weights for the %s head (%s); initialised them (normal before finetuning)",
-                       folder.path, head, _sample(missing_head))
-    if missing_pooler:
-        logger.warning("%s: no stored pooler weights; initialised them", folder.path)
-    if unexpected:
-        logger.warning("%s: ignored %d stored tensors the model does not have: %s",
-                       folder.path, len(unexpected), _sample(unexpected))
-    if unused_head:
-        logger.info("%s: ignored %d stored head tensors (loading head %r): %s",
-                    folder.path, len(unused_head), head, _sample(unused_head))
+    if log:
+        if missing_head:
+            logger.warning("%s: no stored weights for the %s head (%s); initialised them (normal before finetuning)",
+                           folder.path, head, _sample(missing_head))
+        if missing_pooler:
+            logger.warning("%s: no stored pooler weights; initialised them", folder.path)
+        if unexpected:
+            logger.warning("%s: ignored %d stored tensors the model does not have: %s",
+                           folder.path, len(unexpected), _sample(unexpected))
+        if unused_head:
+            logger.info("%s: ignored %d stored head tensors (loading head %r): %s",
+                        folder.path, len(unused_head), head, _sample(unused_head))
+    return plan
+
+
+def _load_into(model: PreTrainedModel, raw: Mapping[str, torch.Tensor], folder: _Folder, head: str,
+               require_head: bool) -> None:
+    """Map ``raw`` into ``model`` (see :func:`_plan`) and load it."""
+    plan = _plan(model, {k: tuple(v.shape) for k, v in raw.items()}, folder, head, require_head)
+    result = model.load_state_dict({name: raw[key] for name, key in plan.items()}, strict=False)
+    assert not result.unexpected_keys, result.unexpected_keys
 
 
 def load_extra_tensors(
@@ -637,6 +655,7 @@ def model_summary(path: str | os.PathLike) -> dict[str, Any]:
     model_keys = {_canonical_key(k, prefix): v for k, v in shapes.items() if not _is_extra(k)}
     model_keys = {k: v for k, v in model_keys.items() if not _is_droppable_buffer(k)}
     head = _detect_head(model_keys, cfg)
+    _check_structure(folder, head, shapes)
     tie = cfg.get("tie_word_embeddings", True)
     word_key = f"{prefix}.embeddings.word_embeddings.weight"
     params = 0
@@ -676,6 +695,22 @@ def model_summary(path: str | os.PathLike) -> dict[str, Any]:
         "weight_files": [os.path.basename(f) for f in folder.weight_files],
         "file_size_bytes": sum(os.path.getsize(f) for f in folder.weight_files),
     }
+
+
+def _check_structure(folder: _Folder, head: str, shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> None:
+    """Build the model on the meta device and check the stored keys and shapes against it (as loading would)."""
+    import torch
+
+    prefix = "nezha" if _family(folder.format) == "nezha" else "bert"
+    full = {_canonical_key(k, prefix): s for k, (s, _) in shapes.items() if not _is_extra(k)}
+    config = _build_config(folder, head, full, None, None, None)
+    try:
+        cls = model_class(config, head)
+    except UserError as e:
+        raise UserError.at(folder.config_path, str(e)) from None
+    with torch.device("meta"):
+        model = cls(config)
+    _plan(model, {k: s for k, (s, _) in shapes.items()}, folder, head, require_head=False, log=False)
 
 
 def _numel(shape: Iterable[int]) -> int:
