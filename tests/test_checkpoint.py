@@ -242,7 +242,8 @@ def test_nezha_pytorch_folder(tmp_path):
     from tinybert.models.nezha import NezhaConfig, NezhaForPreTraining
 
     stored = random_state(original_shapes(positions=False))
-    stale = {"bert.encoder.layer.0.attention.self.relative_positions_embeddings.positions_encoding": torch.ones(P, P, 8)}
+    stale_key = "bert.encoder.layer.0.attention.self.relative_positions_embeddings.positions_encoding"
+    stale = {stale_key: torch.ones(P, P, 8)}
     cfg = {**BERT_CFG, "max_relative_position": 8, "use_relative_position": True}
     path = write_folder(tmp_path / "nz", {**stored, **stale}, cfg)
     assert detect_format(path) == "nezha_pytorch"
