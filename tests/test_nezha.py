@@ -410,3 +410,16 @@ def test_inference_mode_cache_does_not_poison_training_and_tuple_output() -> Non
 
     logits = model.eval()(**inputs, return_dict=False)
     assert isinstance(logits, tuple) and logits[0].shape == (2, 2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_cuda_forward_matches_cpu(dtype: torch.dtype) -> None:
+    inputs = batch()
+    model = NezhaForPreTraining(tiny_config()).eval()
+    with torch.no_grad():
+        ref = model(**inputs).prediction_logits
+        model.to("cuda", dtype)
+        out = model(**{k: v.cuda() for k, v in inputs.items()}).prediction_logits
+    assert out.dtype == dtype and out.device.type == "cuda"
+    torch.testing.assert_close(out.float().cpu(), ref, rtol=0, atol=1e-4 if dtype == torch.float32 else 0.1)
