@@ -190,7 +190,7 @@ class NezhaRelativePositionsEncoding(nn.Module):
     def clear_cache(self) -> None:
         self._cache.clear()
 
-    def _apply(self, fn, recurse: bool = True):  # torch.nn.Module hook used by .to() / .cuda() / .half()
+    def _apply(self, fn, recurse: bool = True):
         self.clear_cache()  # .to()/.cuda()/.half() replace the buffer
         return super()._apply(fn, recurse)
 
