@@ -118,7 +118,8 @@ class Trainer:
       eval mode, no grad); with ``metric_for_best`` (higher is better) the best model is what ``save_fn`` publishes.
     - ``save_fn(unwrapped_model, directory)`` writes the model folder; the loop gives it an empty staging directory
       and then moves its files into ``output_dir`` (so it never clobbers ``checkpoint/`` or the logs). It runs on
-      rank 0 when the metric improves, or once at the end without ``metric_for_best``.
+      rank 0 when the metric improves, or once at the end without ``metric_for_best``; with ``save_every_eval``
+      (and no ``metric_for_best``) after every evaluation instead, so ``output_dir`` always holds the latest model.
     """
 
     def __init__(
@@ -133,11 +134,15 @@ class Trainer:
         evaluate_fn: Callable[[nn.Module], Mapping[str, float]] | None = None,
         metric_for_best: str | None = None,
         save_fn: Callable[[nn.Module, str], None] | None = None,
+        save_every_eval: bool = False,
     ) -> None:
         self.args, self.loss_fn, self.collate_fn = args, loss_fn, collate_fn
         self.evaluate_fn, self.metric_for_best, self.save_fn = evaluate_fn, metric_for_best, save_fn
         if metric_for_best is not None and evaluate_fn is None:
             raise ValueError("metric_for_best needs an evaluate_fn")
+        if save_every_eval and (evaluate_fn is None or metric_for_best is not None):
+            raise ValueError("save_every_eval needs an evaluate_fn and no metric_for_best")
+        self.save_every_eval = save_every_eval
         self.dist = tdist.init_distributed(args.no_cuda, args.ddp_timeout)
         self.device = self.dist.device
         world, accum = self.dist.world_size, args.gradient_accumulation_steps
@@ -214,8 +219,8 @@ class Trainer:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=self.total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
-        window = {k: torch.tensor(v, device=self.device) for k, v in state["log_window"].items()}
-        count = state["log_count"]
+        window = {}
+        count = 0
         last_loss, last_eval = None, {}
         start_step, t0 = step, time.perf_counter()
         if resume and rng is not None:
@@ -278,8 +283,11 @@ class Trainer:
                                     best, best_step = value, step
                                     self._publish()
                                     logger.info("step %d: new best %s = %.6g", step, self.metric_for_best, value)
+                            elif self.save_every_eval:
+                                self._publish()
                         model.train()
-                    if done and d.is_main and self.save_fn is not None and self.metric_for_best is None:
+                    if (done and d.is_main and self.save_fn is not None and self.metric_for_best is None
+                            and not self.save_every_eval):
                         self._publish()
                     if (a.save_steps > 0 and step % a.save_steps == 0) or done:
                         at_end = step_in_epoch == self.steps_per_epoch  # the data position is the next batch
