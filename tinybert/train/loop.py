@@ -219,8 +219,8 @@ class Trainer:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=self.total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
-        window = {}
-        count = 0
+        window = {k: torch.tensor(v, device=self.device) for k, v in state["log_window"].items()}
+        count = state["log_count"]
         last_loss, last_eval = None, {}
         start_step, t0 = step, time.perf_counter()
         if resume and rng is not None:
