@@ -279,6 +279,42 @@ def test_save_fn_final_model_without_metric(tmp_path):
     assert calls == [[]]  # once, at the end, into an empty staging dir
 
 
+def test_save_every_eval_publishes_the_latest_model(tmp_path):
+    set_seed(0)
+    calls = []
+
+    def save(m, d):
+        calls.append(m.head.bias.item())
+        open(os.path.join(d, "model.txt"), "w").write(str(len(calls)))
+
+    trainer = Trainer(args_for(tmp_path, max_steps=5, eval_steps=2), Net(), Points(), collate, make_loss(),
+                      evaluate_fn=lambda m: {"acc": 0.0}, save_fn=save, save_every_eval=True)
+    trainer.train()
+    assert len(calls) == 3 and (tmp_path / "model.txt").read_text() == "3"  # evaluations at 2, 4 and 5
+    with pytest.raises(ValueError, match="save_every_eval"):
+        Trainer(args_for(tmp_path), Net(), Points(), collate, make_loss(), save_every_eval=True)
+
+
+class EpochPoints(Points):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+
+def test_dataset_set_epoch_is_called_each_epoch_and_on_resume(tmp_path):
+    set_seed(0)
+    data = EpochPoints()
+    with pytest.raises(CrashAt):  # step 9 (epoch 1), after the checkpoint at step 8
+        Trainer(args_for(tmp_path), Net(), data, collate, make_loss(crash_at=16)).train()
+    assert data.epochs == [0, 1]
+    data = EpochPoints()
+    Trainer(args_for(tmp_path), Net(), data, collate, make_loss()).train()
+    assert data.epochs == [1, 2]
+
+
 def test_bert_student_with_tied_embeddings_resumes_exactly(tmp_path):
     from transformers import BertConfig, BertForMaskedLM
 

@@ -194,6 +194,7 @@ class Trainer:
         tdist.barrier()
         state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "best_metric": None,
                                  "best_step": None, "log_window": {}, "log_count": 0}
+        rng = None
         if resume:
             state, rng = self._load(out)
         else:
@@ -223,13 +224,15 @@ class Trainer:
         count = state["log_count"]
         last_loss, last_eval = None, {}
         start_step, t0 = step, time.perf_counter()
-        if resume and rng is not None:
+        if rng is not None:
             ckpt.restore_rng_state(rng)  # last thing before training: nothing above may draw random numbers
 
         logger.info("training %d steps (%d per epoch), global batch %d = %d processes x %d accumulation x %d, on %s",
                     self.total_steps, self.steps_per_epoch, B, d.world_size, A, self.micro_batch_size, self.device)
         try:
             while step < self.total_steps:
+                if hasattr(self.train_dataset, "set_epoch"):  # e.g. pregenerated data: one file set per epoch
+                    self.train_dataset.set_epoch(epoch)
                 sampler = GlobalBatchSampler(len(self.train_dataset), B, d.world_size, d.rank, A, a.seed, epoch,
                                              step_in_epoch)
                 loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
