@@ -1,0 +1,26 @@
+"""``tinybert finetune``: fine-tune a BERT-family or NEZHA model on a task (the teacher for task distillation)."""
+
+from __future__ import annotations
+
+import argparse
+
+TRAINING_DEFAULTS = {"learning_rate": 2e-5, "train_batch_size": 32, "num_train_epochs": 3.0, "eval_steps": 500}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tinybert.evaluate import add_task_arguments
+    from tinybert.train.args import add_training_arguments
+
+    a = parser.add_argument
+    a("--model", "--bert_model", dest="model", required=True,
+      help="model folder: Hugging Face BERT-family/NEZHA, original TinyBERT, or NEZHA-PyTorch")
+    a("--output_dir", required=True, help="where the best model, eval_results.txt and metrics.jsonl go")
+    add_task_arguments(parser)
+    add_training_arguments(parser, TRAINING_DEFAULTS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinybert.finetune import run_finetune
+
+    run_finetune(args)
+    return 0
