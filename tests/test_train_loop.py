@@ -296,23 +296,39 @@ def test_save_every_eval_publishes_the_latest_model(tmp_path):
 
 
 class EpochPoints(Points):
+    """A dataset whose size changes with the epoch (like pregenerated epoch files): 37, 29, then 45 samples."""
+
+    sizes = (37, 29, 45)
+
     def __init__(self):
-        super().__init__()
-        self.epochs = []
+        super().__init__(n=45)
+        self.epochs, self.n = [], 37
 
     def set_epoch(self, epoch):
         self.epochs.append(epoch)
+        self.n = self.sizes[epoch % 3]
+
+    def __len__(self):
+        return self.n
 
 
 def test_dataset_set_epoch_is_called_each_epoch_and_on_resume(tmp_path):
     set_seed(0)
+    data, ref = EpochPoints(), Net()
+    Trainer(args_for(tmp_path / "ref"), ref, data, collate, make_loss()).train()
+    assert data.epochs == [0, 1, 2]  # 12 steps = 5 (37 samples) + 4 (29) + 3 of 6 (45)
+    state = json.load(open(tmp_path / "ref" / "checkpoint" / "trainer_state.json"))
+    assert (state["epoch"], state["step_in_epoch"]) == (2, 3)
+    set_seed(0)
     data = EpochPoints()
-    with pytest.raises(CrashAt):  # step 9 (epoch 1), after the checkpoint at step 8
-        Trainer(args_for(tmp_path), Net(), data, collate, make_loss(crash_at=16)).train()
+    with pytest.raises(CrashAt):  # step 9 = last step of epoch 1, after the checkpoint at step 8
+        Trainer(args_for(tmp_path / "run"), Net(), data, collate, make_loss(crash_at=16)).train()
     assert data.epochs == [0, 1]
-    data = EpochPoints()
-    Trainer(args_for(tmp_path), Net(), data, collate, make_loss()).train()
+    set_seed(0)
+    data, model = EpochPoints(), Net()
+    Trainer(args_for(tmp_path / "run"), model, data, collate, make_loss()).train()
     assert data.epochs == [1, 2]
+    assert_same_weights(model, ref)
 
 
 def test_bert_student_with_tied_embeddings_resumes_exactly(tmp_path):

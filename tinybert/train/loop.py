@@ -239,7 +239,8 @@ class Trainer:
                                     num_workers=a.num_workers, pin_memory=self.device.type == "cuda",
                                     generator=torch.Generator().manual_seed(a.seed * 1_000_003 + epoch * 1009 + d.rank))
                 batches = iter(loader)
-                while step_in_epoch < self.steps_per_epoch and step < self.total_steps:
+                epoch_steps = sampler.steps  # may differ from epoch 0 when set_epoch changes the data
+                while step_in_epoch < epoch_steps and step < self.total_steps:
                     # 4. One optimizer step: A micro-batches, gradients synchronised on the last one only.
                     lr = self.optimizer.param_groups[0]["lr"]
                     for k in range(A):
@@ -293,11 +294,11 @@ class Trainer:
                             and not self.save_every_eval):
                         self._publish()
                     if (a.save_steps > 0 and step % a.save_steps == 0) or done:
-                        at_end = step_in_epoch == self.steps_per_epoch  # the data position is the next batch
+                        at_end = step_in_epoch == epoch_steps  # the data position is the next batch
                         self._save(out, {"global_step": step, "epoch": epoch + at_end,
                                          "step_in_epoch": 0 if at_end else step_in_epoch, "best_metric": best,
                                          "best_step": best_step, "finished": done}, window, count)
-                if step_in_epoch >= self.steps_per_epoch:
+                if step_in_epoch >= epoch_steps:
                     epoch, step_in_epoch = epoch + 1, 0
         finally:
             if bar is not None:
