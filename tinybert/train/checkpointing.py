@@ -10,7 +10,8 @@ Layout::
 
 A ``finished: true`` trainer_state marks a completed run: the output dir is then refused without
 ``--overwrite_output_dir``. The directory is replaced as a whole (``atomic_dir``), so a run killed while saving
-keeps the previous checkpoint.
+keeps the previous checkpoint. Rank 0 writes everything (the other ranks' RNG states are gathered to it); every rank
+reads its own files on resume, so a multi-node run needs ``output_dir`` on a filesystem all nodes share.
 """
 
 from __future__ import annotations
