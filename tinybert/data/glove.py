@@ -141,6 +141,8 @@ def load_vectors(path: str | os.PathLike, limit: int | None = 100000):
 class GloveIndex:
     """Nearest neighbours by cosine similarity over vectors normalised once; answers cached per word."""
 
+    CACHE_LIMIT = 1_000_000
+
     def __init__(self, words: Sequence[str], vectors: np.ndarray, M: int) -> None:
         import torch
 
@@ -172,6 +174,8 @@ class GloveIndex:
         import torch
 
         todo = list(dict.fromkeys(w for w in words if w not in self._cache))
+        if len(self._cache) + len(todo) > self.CACHE_LIMIT:  # bounded memory on endless streams of new words
+            self._cache.clear()
         keyed = [(w, self.key(w)) for w in todo]
         for w, k in keyed:
             if k is None:
