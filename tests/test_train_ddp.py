@@ -1,7 +1,8 @@
-"""A real 2-process gloo run under torchrun equals one process with the same global batch."""
+"""A real 2-process gloo run (torchrun's environment) equals one process with the same global batch."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -91,13 +92,23 @@ def test_two_process_gloo_equals_one_process(tmp_path):
     script = tmp_path / "ddp_child.py"
     script.write_text(SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__))))
     two = tmp_path / "two"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
-                                                            "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
+    # Start the two workers the way torchrun does (its environment variables), without torchrun's own process.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    base.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
+                LOCAL_WORLD_SIZE="2")
     # 2 processes x 2 accumulation steps x micro-batch 2 = global batch 8 (no_sync on the first micro-step)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(two), "2"], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    procs = [subprocess.Popen([sys.executable, str(script), str(two), "2"], env={**base, "RANK": str(r),
+                              "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in (0, 1)]
+    try:
+        logs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
     for rank in (0, 1):
         seen = json.load(open(two / f"seen_{rank}.json"))
         assert seen["world_size"] == 2 and seen["wrapped"] is True
