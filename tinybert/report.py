@@ -533,6 +533,10 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _display_name(run: Run) -> str:
+    return run.name + (" (teacher)" if run.is_teacher and "teacher" not in run.name.lower() else "")
+
+
 def render_table(runs: Sequence[Run]) -> str:
     """The Markdown table: one row per run, the teacher first."""
     names = {r.metric_name for r in runs if r.metric_name}
@@ -548,7 +552,7 @@ def render_table(runs: Sequence[Run]) -> str:
         if r.embedding_parameters is not None and r.parameters:
             emb += f" ({100 * r.embedding_parameters / r.parameters:.0f}%)"
         rows.append([
-            r.name + (" (teacher)" if r.is_teacher else ""),
+            _display_name(r),
             "-" if r.parameters is None else f"{r.parameters:,}",
             emb,
             human_bytes(r.weight_bytes),
@@ -594,7 +598,7 @@ def plot_losses(runs: Sequence[Run], path: str) -> dict[str, list[str]]:
             drawn[run.name] = list(data)
             for key, (xs, ys) in data.items():
                 ax.plot(xs, ys, label=key, linewidth=1.4, marker="." if len(xs) < 30 else None)
-            ax.set_title(run.name + (" (teacher)" if run.is_teacher else ""))
+            ax.set_title(_display_name(run))
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
             ax.grid(True, alpha=0.3)
