@@ -279,8 +279,9 @@ class Trainer:
                     if self.evaluate_fn is not None and ((a.eval_steps > 0 and step % a.eval_steps == 0) or done):
                         if d.is_main:
                             last_eval = self._evaluate()
-                            self._log(writer, metrics_file, {"step": step, **{f"eval_{k}": v for k, v in
-                                                                               last_eval.items()}})
+                            if last_eval:
+                                self._log(writer, metrics_file, {"step": step, **{f"eval_{k}": v for k, v in
+                                                                                   last_eval.items()}})
                             if self.metric_for_best is not None:
                                 value = float(last_eval[self.metric_for_best])
                                 if best is None or value > best:
