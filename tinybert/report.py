@@ -171,7 +171,10 @@ def _tensor_sizes(path: str) -> dict[str, tuple[int, int]]:
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (pre-zip) format cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise UserError.at(path, f"cannot read the weights ({type(e).__name__}: {e})") from None
     return {k: (v.numel() * v.element_size(), v.numel()) for k, v in state.items() if hasattr(v, "numel")}
