@@ -337,7 +337,7 @@ def test_ascii_fast_path_matches_full_tokenizer(en):
         assert w.fast_backend is not None
         lines = ["The River rose_quickly, after\x01the storm!", "UNBELIEVABLY\thigh\x0b(water) 12.5%",
                  "naïve café — Flood", "x" * 150 + " river", "#$%&'*+/<=>?@[\\]^`{|}~", "\x7f\x1f"]
-        fast = [e.ids for e in w.encode(lines)]
+        fast = w.encode(lines)[0]
         full = [e.ids for e in tok.backend_tokenizer.encode_batch(lines, add_special_tokens=False)]
         assert fast == full
 
@@ -444,3 +444,22 @@ def test_check_pregenerated_refuses_mismatches(en, tmp_path):
         check_pregenerated(tmp_path, None, None)
     with pytest.raises(UserError, match="vocabulary"):
         PregeneratedDataset(out, 0, tokens + ["extra"], 64)
+
+
+def test_long_documents_are_cut_into_pieces_of_one_document(tmp_path):
+    import random
+
+    from tinybert.data.pretraining import _Worker, iter_chunks, iter_documents
+
+    f = tmp_path / "c.txt"
+    f.write_bytes(b"a b c\r\nd e f\r\n\r\n\r\ng h\r\n\r\ni j\n")
+    docs = list(iter_documents([str(f)], max_document_chars=4))
+    assert docs == [(0, ["a b c"], 5), (0, ["d e f"], 5), (1, ["g h"], 3), (2, ["i j"], 3)]
+    chunks = list(iter_chunks(iter(docs), 3, need_pairs=True, corpus_name="c"))
+    assert [[d for d, _ in c] for c in chunks] == [[0, 0, 1, 2]]  # a last chunk of one document is merged back
+    more = list(iter_chunks(iter(docs + [(3, ["k l"], 3), (4, ["m n"], 3)]), 3, need_pairs=True, corpus_name="c"))
+    assert [[d for d, _ in c] for c in more] == [[0, 0, 1], [2, 3, 4]]
+    pieces = [(0, ["p0"]), (0, ["p1"]), (1, ["other"])]
+    py = random.Random(0)
+    assert all(_Worker._random_doc(pieces, 0, False, py) == ["other"] for _ in range(20))
+    assert _Worker._random_doc(pieces[:2], 0, False, py) is None

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import collections
 import glob
+import itertools
 import logging
 import os
 import random
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -163,6 +165,7 @@ def iter_documents(paths: Sequence[str], max_document_chars: int = 1 << 22) -> I
     for path in paths:
         lines: list[str] = []
         nchars = 0
+        started = False  # the current document has text (some of it possibly yielded already as a piece)
         with open(path, "rb") as f:
             for lineno, raw in enumerate(f, 1):
                 try:
@@ -176,13 +179,15 @@ def iter_documents(paths: Sequence[str], max_document_chars: int = 1 << 22) -> I
                 if line:
                     lines.append(line)
                     nchars += len(line)
+                    started = True
                     if nchars >= max_document_chars:
                         yield doc_id, lines, nchars
                         lines, nchars = [], 0
-                elif lines:
-                    yield doc_id, lines, nchars
+                elif started:
+                    if lines:
+                        yield doc_id, lines, nchars
                     doc_id += 1
-                    lines, nchars = [], 0
+                    lines, nchars, started = [], 0, False
         if lines:
             yield doc_id, lines, nchars
         doc_id += 1
@@ -236,6 +241,10 @@ class _TokenInfo:
 
 # ASCII characters BERT's normaliser deletes: controls other than tab, newline and carriage return
 _ASCII_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+# BERT's pre-tokenizer on ASCII: runs of letters/digits, and every other non-space character on its own
+_WORD_RE_LOWER = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
+_WORD_RE_CASED = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")
+_WORD_CACHE_SIZE = 1 << 20
 
 
 def _ascii_backend(backend: Any) -> tuple[Any, bool]:
@@ -254,7 +263,9 @@ def _ascii_backend(backend: Any) -> tuple[Any, bool]:
     fast.normalizer = None
     expected = backend.encode(probe, add_special_tokens=False).ids
     t = probe.translate(_ASCII_CONTROL)
-    if fast.encode(t.lower() if lower else t, add_special_tokens=False).ids != expected:
+    words = (_WORD_RE_LOWER if lower else _WORD_RE_CASED).findall(t.lower() if lower else t)
+    got = [i for e in fast.encode_batch(words, add_special_tokens=False) for i in e.ids]
+    if got != expected:
         return None, False
     return fast, lower
 
@@ -269,39 +280,53 @@ class _Worker:
         if config.chinese_wwm:
             self.jieba = import_jieba()
         self.fast_backend, self.lower = _ascii_backend(backend) if self.jieba is None else (None, False)
+        self.word_cache: dict[str, list[int]] = {}
 
     # -- tokenization (batched) ------------------------------------------------------------------------------------
-    def encode(self, lines: list[str]) -> list[Any]:
-        """``tokenizers`` encodings of ``lines`` (no specials), one batched call per kind of line.
+    def encode(self, lines: list[str]) -> tuple[list[list[int]], list[Any] | None]:
+        """Token ids of ``lines`` (no specials) and, for jieba, the ``tokenizers`` encodings (for their offsets).
 
-        BERT's normaliser tracks alignments character by character and costs more than WordPiece itself; for
-        ASCII lines (and no jieba offsets needed) it reduces to deleting control characters and lower-casing, done
-        here in C by ``str.translate`` / ``str.lower`` before a copy of the tokenizer without a normaliser.
+        The full tokenizer runs as one batched call. When the tokenizer is BERT's, ASCII lines take a faster route
+        with the same result: BERT's normaliser (which tracks alignments character by character and costs more than
+        WordPiece) reduces to deleting control characters and lower-casing, done by ``str.translate``/``str.lower``;
+        BERT's pre-tokenizer reduces to a regular expression (runs of letters/digits, single punctuation marks); and
+        WordPiece is applied once per distinct word, with the words not seen before sent to the tokenizer in one
+        batched call and kept in a bounded cache.
         """
-        fast = self.fast_backend
-        if fast is None:
-            return self.backend.encode_batch(lines, add_special_tokens=False)
-        lower = self.lower
-        ascii_idx, other_idx, ascii_text, other_text = [], [], [], []
+        if self.fast_backend is None:
+            encs = self.backend.encode_batch(lines, add_special_tokens=False)
+            return [e.ids for e in encs], encs
+        lower, cache = self.lower, self.word_cache
+        ascii_idx, other_idx, ascii_words, other_text = [], [], [], []
+        find = _WORD_RE_LOWER.findall if lower else _WORD_RE_CASED.findall
         for i, line in enumerate(lines):
             if line.isascii():
                 ascii_idx.append(i)
                 t = line.translate(_ASCII_CONTROL)
-                ascii_text.append(t.lower() if lower else t)
+                ascii_words.append(find(t.lower() if lower else t))
             else:
                 other_idx.append(i)
                 other_text.append(line)
-        out: list[Any] = [None] * len(lines)
-        for idx, encs in ((ascii_idx, fast.encode_batch(ascii_text, add_special_tokens=False) if ascii_text else []),
-                          (other_idx, self.backend.encode_batch(other_text, add_special_tokens=False)
-                           if other_text else [])):
-            for i, e in zip(idx, encs):
-                out[i] = e
-        return out
+        out: list[list[int]] = [[]] * len(lines)
+        if ascii_words:
+            missing = list(set(itertools.chain.from_iterable(ascii_words)).difference(cache.keys()))
+            if len(cache) + len(missing) > _WORD_CACHE_SIZE:
+                cache.clear()
+                missing = list(set(itertools.chain.from_iterable(ascii_words)))
+            if missing:
+                cache.update(zip(missing, (e.ids for e in self.fast_backend.encode_batch(
+                    missing, add_special_tokens=False))))
+            get, chain = cache.__getitem__, itertools.chain.from_iterable
+            for i, words in zip(ascii_idx, ascii_words):
+                out[i] = list(chain(map(get, words)))
+        if other_text:
+            for i, e in zip(other_idx, self.backend.encode_batch(other_text, add_special_tokens=False)):
+                out[i] = e.ids
+        return out, None
 
     def tokenize(self, chunk: Chunk) -> list[tuple[int, list[tuple[list[int], list[bool] | None]]]]:
         flat = [line for _, lines in chunk for line in lines]
-        encs = self.encode(flat)
+        all_ids, encs = self.encode(flat)
         wwm = self.cfg.whole_word_mask or self.cfg.chinese_wwm
         sub = self.info.is_subword
         docs = []
@@ -309,16 +334,15 @@ class _Worker:
         for doc_id, lines in chunk:
             segs = []
             for line in lines:
-                enc = encs[k]
+                ids = all_ids[k]
                 k += 1
-                ids = enc.ids
                 if not ids:
                     continue
                 cont = None
                 if wwm:
                     flags = sub[ids]
                     if self.jieba is not None:
-                        flags = flags | self._jieba_cont(line, enc.offsets)
+                        flags = flags | self._jieba_cont(line, encs[k - 1].offsets)
                     flags[0] = False
                     cont = flags.tolist()
                 segs.append((ids, cont))
