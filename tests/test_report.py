@@ -130,6 +130,7 @@ def test_scores_share_and_speed(report):
         assert r["speedup"] == pytest.approx(r["samples_per_s"] / by_name["teacher"]["samples_per_s"])
     settings = report["json"]["settings"]
     assert settings["batch_size"] == 4 and settings["device"] == "cpu"
+    assert set(settings["passes_per_round"]) == set(by_name) and min(settings["passes_per_round"].values()) >= 1
     assert settings["batch_source"] == "built-in English sentences"
     assert set(settings["sequence_length"].values()) == {settings["sequence_length"]["teacher"]}  # same batch
     assert report["json"]["skipped"] == [{"path": report["pregen"],

@@ -421,30 +421,39 @@ def _check_inputs(run: Run, model: Any, inputs: Mapping[str, Any]) -> None:
 
 
 def measure_throughput(models: Mapping[str, Any], inputs: Mapping[str, Mapping[str, Any]], warmup: int = 3,
-                       repeats: int = 10, device: Any = "cpu") -> dict[str, list[float]]:
-    """Seconds per forward pass of each model on its batch: ``warmup`` untimed then ``repeats`` timed rounds,
-    each round running every model once in turn (so slow drifts of the machine hit all models alike)."""
+                       repeats: int = 10, device: Any = "cpu",
+                       min_round_s: float = 0.05) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Seconds per forward pass of each model on its batch: ``warmup`` untimed rounds, then ``repeats`` timed
+    rounds, each running every model in turn (so slow drifts of the machine hit all models alike). A fast model
+    runs several passes per round (at least ``min_round_s`` seconds in all, timer noise kept small); its time is
+    the mean pass. Returns ``(seconds per pass of every round, passes per round)`` by model name."""
     import torch
 
     if repeats < 1 or warmup < 0:
         raise UserError(f"expected --repeats >= 1 and --warmup >= 0, got {repeats} and {warmup}")
     device = torch.device(device)
 
-    def sync() -> None:
+    def timed(model: Any, batch: Mapping[str, Any], passes: int) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(passes):
+            model(**batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - t0) / passes
 
     times: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
-        for r in range(warmup + repeats):
+        for _ in range(warmup):
             for name, model in models.items():
-                sync()
-                t0 = time.perf_counter()
-                model(**inputs[name])
-                sync()
-                if r >= warmup:
-                    times[name].append(time.perf_counter() - t0)
-    return times
+                timed(model, inputs[name], 1)
+        passes = {name: max(1, min(1000, math.ceil(min_round_s / max(timed(m, inputs[name], 1), 1e-6))))
+                  for name, m in models.items()}
+        for _ in range(repeats):
+            for name, model in models.items():
+                times[name].append(timed(model, inputs[name], passes[name]))
+    return times, passes
 
 
 def measure(runs: Sequence[Run], batch_size: int = 32, max_seq_length: int = 128, data_dir: str | None = None,
@@ -483,7 +492,7 @@ def measure(runs: Sequence[Run], batch_size: int = 32, max_seq_length: int = 128
         inputs[run.name] = {k: v.to(device) for k, v in batch.items()}
     logger.info("timing %d models on %s: batch %d, %d warmup + %d timed rounds", len(models), device, batch_size,
                 warmup, repeats)
-    times = measure_throughput(models, inputs, warmup, repeats, device)
+    times, passes = measure_throughput(models, inputs, warmup, repeats, device)
     for run in runs:
         run.batch_seconds = times[run.name]
         run.samples_per_s = batch_size / statistics.median(run.batch_seconds)
@@ -495,6 +504,7 @@ def measure(runs: Sequence[Run], batch_size: int = 32, max_seq_length: int = 128
     widths = {name: int(v["input_ids"].shape[1]) for name, v in inputs.items()}
     return {"device": str(device), "batch_size": batch_size, "max_seq_length": max_seq_length,
             "sequence_length": widths, "batch_source": source, "warmup": warmup, "repeats": repeats,
+            "passes_per_round": passes,
             "torch_threads": torch.get_num_threads()}
 
 
@@ -598,9 +608,11 @@ def plot_losses(runs: Sequence[Run], path: str) -> dict[str, list[str]]:
     try:
         for ax, run in zip(axes.flat, runs, strict=False):
             data = loss_series(run.records)
+            data = dict(sorted(data.items(), key=lambda kv: kv[0] != "loss"))  # the total first
             drawn[run.name] = list(data)
             for key, (xs, ys) in data.items():
-                ax.plot(xs, ys, label=key, linewidth=1.4, marker="." if len(xs) < 30 else None)
+                ax.plot(xs, ys, label=key, linewidth=2.0 if key == "loss" else 1.3,
+                        marker="." if len(xs) < 30 else None)
             ax.set_title(_display_name(run))
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
@@ -668,7 +680,8 @@ def render_markdown(table: str, report: Mapping[str, Any]) -> str:
     lines = ["# Distillation report", "", table, "",
              f"Teacher: {report['teacher']}. Size on disk: the model tensors' bytes (projections excluded). "
              f"Throughput: {s['device']}, batch {s['batch_size']} of {s['batch_source']}, "
-             f"{s['warmup']} warmup + {s['repeats']} timed rounds (median), all models in one process.", "",
+             f"{s['warmup']} warmup + {s['repeats']} timed rounds (median), all models in one process, "
+             f"{m['torch_threads']} torch threads.", "",
              "## Plots", ""]
     lines += [f"- {name}: `{p}`" for name, p in report["plots"].items()]
     lines += ["", "## Machine", "",
