@@ -34,3 +34,15 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
         open(os.path.join(tmp, "w"), "w").write("v3")
     assert (d / "w").read_text() == "v3"
     assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "m.json", {})
+        with atomic_dir(tmp_path / "d") as tmp:
+            open(os.path.join(tmp, "w"), "w").write("x")
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "m.json").st_mode & 0o777) == 0o644
+    assert (os.stat(tmp_path / "d").st_mode & 0o777) == 0o755

@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 
+def _umask_mode(mode: int = 0o666) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -35,6 +41,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     binary = "b" in mode
+    os.chmod(tmp, _umask_mode())  # mkstemp makes 0600 files; finished outputs follow the umask like open() would
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
             yield f
@@ -69,6 +76,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    os.chmod(tmp, _umask_mode(0o777))
     try:
         yield tmp
         for name in os.listdir(tmp):
