@@ -106,12 +106,18 @@ def write_mnli(data_dir, n: int = 9, seed: int = 0) -> str:
     os.makedirs(data_dir, exist_ok=True)
     head = "\t".join(["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
                       "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"])
+    head_cols = head.split("\t")
     for name in ("train", "dev_matched", "dev_mismatched"):
         rows = [head]
         for i in range(n + (3 if name == "dev_mismatched" else 0)):
             label = MNLI_LABELS[rng.randrange(3)]
             rows.append("\t".join([str(i), "1", "1", "g", "x", "x", "x", "x", sentence(rng), sentence(rng), label,
                                    label]))
+        (data_dir / f"{name}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name, n_test in (("test_matched", 4), ("test_mismatched", 3)):
+        rows = ["\t".join(head_cols[:10])]
+        rows += ["\t".join([str(100 + i), "1", "1", "g", "x", "x", "x", "x", sentence(rng), sentence(rng)])
+                 for i in range(n_test)]
         (data_dir / f"{name}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return str(data_dir)
 
@@ -306,8 +312,13 @@ def test_mnli_reports_matched_and_mismatched(tmp_path, capsys):
     model = save_classifier(tmp_path / "mnli_model", tmp_path, MNLI_LABELS, seed=2)
     data = write_mnli(tmp_path / "mnli")
     out = str(tmp_path / "eval")
-    distill(["--do_eval", "--task_name", "mnli", "--student_model", model, "--data_dir", data, "--output_dir", out,
-             "--max_seq_length", 32, "--no_cuda"])
+    distill(["--do_eval", "--do_predict", "--task_name", "mnli", "--student_model", model, "--data_dir", data,
+             "--output_dir", out, "--max_seq_length", 32, "--no_cuda"])
+    for name, n_test in (("MNLI-m.tsv", 4), ("MNLI-mm.tsv", 3)):  # GLUE submission files, one per test set
+        lines = open(os.path.join(out, name)).read().splitlines()
+        assert lines[0] == "index\tprediction" and [x.split("\t")[0] for x in lines[1:]] == [
+            str(100 + i) for i in range(n_test)]
+        assert {x.split("\t")[1] for x in lines[1:]} <= set(MNLI_LABELS)
     result = read_eval_results(os.path.join(out, "eval_results.txt"))
     assert "mnli_acc" in capsys.readouterr().out
     m = BertForSequenceClassification.from_pretrained(model).eval()
