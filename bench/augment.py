@@ -132,6 +132,17 @@ def reference(aug, sentences: list[str]) -> list[list[list[str]]]:
     return out
 
 
+def gemm_gflops(seconds: float = 1.0) -> float:
+    """fp32 matrix-product speed right now (the machine is shared: read the figures against this)."""
+    a, b = torch.randn(2048, 256), torch.randn(256, 1024)
+    a @ b
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    return n * 2 * 2048 * 256 * 1024 / (time.perf_counter() - t0) / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=("sotu", "spam"), default="sotu")
@@ -143,6 +154,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    gflops_before = gemm_gflops()
     sentences = load_sentences(args.source, args.sentences, args.max_words)
     tokens, vocab_note = vocab_tokens()
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,7 +189,9 @@ def main() -> None:
         agree = sum(a == b for x, y in zip(ref, fast) for a, b in zip(x, y))
         total = sum(len(x) for x in ref)
 
-    print(f"augment bench ({torch.get_num_threads()} threads, {os.cpu_count()} CPUs; N=20 M=15 p=0.4)")
+    gflops_after = gemm_gflops()
+    print(f"augment bench ({torch.get_num_threads()} threads, {os.cpu_count()} CPUs; N=20 M=15 p=0.4); fp32 matmul "
+          f"{gflops_before:.0f} GFLOP/s before, {gflops_after:.0f} after (load average {os.getloadavg()[0]:.1f})")
     print(f"  model: 4-layer 256-hidden BertForMaskedLM, random init; vocab: {vocab_note}")
     print(f"  glove: {glove_note}; loaded model + glove in {load_s:.1f}s")
     print(f"  sentences: {len(sentences)} from {args.source} ({n_words / len(sentences):.1f} words, "

@@ -126,6 +126,21 @@ def test_batched_mlm_candidates_equal_one_word_at_a_time(augmentor):
     assert checked >= 10
 
 
+def test_nezha_masked_lm_candidates(tmp_path):
+    from tinybert.models.nezha import NezhaConfig, NezhaForMaskedLM
+
+    torch.manual_seed(1)
+    cfg = NezhaConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=64, max_relative_position=8)
+    NezhaForMaskedLM(cfg).save_pretrained(str(tmp_path))
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    aug = build_augmentor(Resources(str(tmp_path), None), AugmentOptions(M=8, batch_size=2))
+    assert type(aug.mlm.model).__name__ == "NezhaForMaskedLM" and not aug.mlm._bert_fast
+    for sentence, sc in zip(SENTENCES[:4], aug.candidates(SENTENCES[:4])):
+        for i, cands in _reference_mlm(aug.mlm.model, aug.tok, sentence, 8).items():
+            assert sc.candidates[i] == cands, (sentence, i)
+
+
 def test_candidate_rules(augmentor):
     sc = augmentor.candidates(["The movie was unbelievable and playing cats ran ."])[0]
     words = [sc.text[a:b] for a, b in sc.spans]
