@@ -154,6 +154,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    base_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # python + torch + transformers
     gflops_before = gemm_gflops()
     sentences = load_sentences(args.source, args.sentences, args.max_words)
     tokens, vocab_note = vocab_tokens()
@@ -196,7 +197,8 @@ def main() -> None:
     print(f"  glove: {glove_note}; loaded model + glove in {load_s:.1f}s")
     print(f"  sentences: {len(sentences)} from {args.source} ({n_words / len(sentences):.1f} words, "
           f"{n_eligible / len(sentences):.1f} eligible per sentence); {rows} rows written")
-    print(f"  batched:   {len(sentences) / fast_s:7.1f} sentences/s  ({fast_s:.2f}s)  peak RSS {rss_mb:.0f} MB")
+    print(f"  batched:   {len(sentences) / fast_s:7.1f} sentences/s  ({fast_s:.2f}s)  peak RSS {rss_mb:.0f} MB "
+          f"({base_rss_mb:.0f} MB after imports)")
     print(f"  reference: {len(ref_set) / ref_s:7.1f} sentences/s  (one forward per word, {len(ref_set)} sentences)")
     print(f"  speed-up:  {(len(sentences) / fast_s) / (len(ref_set) / ref_s):.1f}x; candidates equal for "
           f"{agree}/{total} words")

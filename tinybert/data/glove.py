@@ -182,8 +182,8 @@ class GloveIndex:
                 self._cache[w] = []
         keyed = [(w, k) for w, k in keyed if k is not None]
         k_top = min(self.M + 1, len(self.words))
-        for start in range(0, len(keyed), 256):
-            part = keyed[start:start + 256]
+        for start in range(0, len(keyed), 32):  # 32 x vocabulary similarities at a time
+            part = keyed[start:start + 32]
             ids = torch.tensor([self.index[k] for _, k in part])
             with torch.inference_mode():
                 sims = self.vectors[ids] @ self.vectors.T
