@@ -99,7 +99,6 @@ def test_mlm_loss_falls_well_below_start_and_below_a_shuffled_label_control(setu
     assert start == pytest.approx(mean(control[:5]), rel=0.1)  # both start from the same random model
     assert end < 0.5 * start, (start, end)
     assert end < 0.7 * control_end, (end, control_end)
-    print("mlm loss: start", start, "end", end, "control end", control_end)
     assert mean([r["mlm_acc"] for r in records(tmp_path / "real")][-10:]) > 0.45
 
 

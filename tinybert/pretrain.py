@@ -84,12 +84,15 @@ def config_model_type(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def build_config(data: Mapping[str, Any], model_type: str, vocab_size: int, where: str):
-    """A ``NezhaConfig`` / ``BertConfig`` from ``data`` with ``vocab_size`` from the vocabulary."""
+def build_config(data: Mapping[str, Any], model_type: str, vocab_size: int, where: str,
+                 against: str = "--model_type"):
+    """A ``NezhaConfig`` / ``BertConfig`` from ``data`` with ``vocab_size`` from the vocabulary; ``against`` names
+    what decided ``model_type`` (for the error when the config declares another type)."""
     declared = config_model_type(data)
     if declared is not None and declared != model_type:
-        raise UserError.at(where, f"is a {declared} config but --model_type is {model_type}; pass --model_type "
-                                  f"{declared} or a {model_type} config")
+        fix = (f"pass --model_type {declared} or a {model_type} config" if against == "--model_type"
+               else f"pass a {model_type} config or none")
+        raise UserError.at(where, f"is a {declared} config but {against} is {model_type}; {fix}")
     if model_type == "nezha":
         from tinybert.models.nezha import NezhaConfig as cls
     else:
@@ -292,7 +295,8 @@ def run_pretraining(args: argparse.Namespace):
                                 args.seed)
         if args.config_path:  # UER passes both; the checkpoint's config decides, the given one must agree
             data, where = read_config(args.config_path, model.config.model_type)
-            build_config(data, model.config.model_type, len(tokens), where)
+            build_config(data, model.config.model_type, len(tokens), where,
+                         against=f"the checkpoint {args.pretrained_model_path}")
             differ = [f"{f} {data[f]} vs {getattr(model.config, f)}" for f in ARCHITECTURE_FIELDS
                       if f in data and data[f] != getattr(model.config, f)]
             if differ:
