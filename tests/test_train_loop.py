@@ -135,7 +135,8 @@ def test_hard_kill_in_subprocess_then_resume(tmp_path, reference):
 
     script = tmp_path / "killed.py"
     script.write_text(
-        "import os, sys\n"
+        "import os, sys, torch\n"
+        f"torch.set_num_threads({torch.get_num_threads()})\n"  # bit-exactness needs the parent's thread count
         f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
         "import test_train_loop as t\n"
         "inner = t.make_loss\n"
@@ -150,8 +151,8 @@ def test_hard_kill_in_subprocess_then_resume(tmp_path, reference):
         "t.make_loss = make_loss\n"
         f"t.train({str(tmp_path / 'out')!r})\n")
     tmp_path = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(script)], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 17, proc.stderr[-2000:]
     assert json.load(open(tmp_path / "checkpoint" / "trainer_state.json"))["global_step"] == 8
     model, _ = train(tmp_path)
