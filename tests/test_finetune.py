@@ -99,3 +99,32 @@ def test_finetune_refuses_finished_output(tmp_path, capsys):
     other = [str(a) for a in ["--model", base, "--task_name", "sst-3", *flags(data, tmp_path / "new")]]
     assert run_command("finetune", other) == 2
     assert "unknown task" in error_line(capsys)
+
+
+def test_from_scratch_builds_a_random_classifier_from_a_config(tmp_path):
+    """The label-only baseline: a student-sized config, random weights, the tokenizer from --vocab."""
+    import json
+
+    from tinybert.errors import UserError
+    from tinybert.models.checkpoint import load_model
+
+    base = save_base_model(tmp_path / "base", tmp_path)
+    cfg = json.loads(open(os.path.join(base, "config.json")).read())
+    cfg_dir = tmp_path / "student_cfg"
+    cfg_dir.mkdir()
+    (cfg_dir / "config.json").write_text(json.dumps({k: cfg[k] for k in (
+        "model_type", "vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
+        "max_position_embeddings")} | {"num_hidden_layers": 1}))
+    data = write_sst2(tmp_path / "data", n_train=16, n_dev=8)
+    out = str(tmp_path / "scratch")
+    finetune(["--model", str(cfg_dir), "--from_scratch", "--vocab", base, "--task_name", "sst-2",
+              "--max_steps", 2, "--eval_step", 1, *flags(data, out)])
+    model = load_model(out, head="sequence_classification")
+    assert model.config.num_hidden_layers == 1 and model.config.id2label == {0: "0", 1: "1"}
+    assert os.path.isfile(os.path.join(out, "vocab.txt"))
+    # random init, not the base model's weights
+    base_model = load_model(base, head="base")
+    assert not torch.equal(model.bert.embeddings.word_embeddings.weight, base_model.embeddings.word_embeddings.weight)
+    with pytest.raises(UserError, match="--from_scratch needs --vocab"):
+        finetune(["--model", str(cfg_dir), "--from_scratch", "--task_name", "sst-2", "--max_steps", 1,
+                  *flags(data, str(tmp_path / "x"))])

@@ -32,6 +32,20 @@ from tinybert.train import Trainer, TrainingArguments, TrainResult, check_output
 logger = logging.getLogger(__name__)
 
 
+def _fresh_model(config_path: str, vocab_size: int, num_labels: int, id2label: dict[int, str]) -> nn.Module:
+    """A randomly initialised classifier from a config file or folder (the label-only baseline)."""
+    from tinybert.models.checkpoint import model_class
+    from tinybert.models.student import read_student_config
+
+    config = read_student_config(config_path)
+    if config.vocab_size != vocab_size:
+        raise UserError.at(config_path, f"vocab_size {config.vocab_size} differs from --vocab's {vocab_size} tokens")
+    config.num_labels = num_labels
+    config.id2label = dict(id2label)
+    config.label2id = {v: k for k, v in id2label.items()}
+    return model_class(config, "sequence_classification")(config)
+
+
 def run_finetune(args: argparse.Namespace) -> TrainResult:
     """Fine-tune ``args.model`` on ``args.task_name`` into ``args.output_dir`` (flags of ``tinybert finetune``)."""
     from tinybert.models.checkpoint import load_model, save_model
@@ -41,14 +55,20 @@ def run_finetune(args: argparse.Namespace) -> TrainResult:
         raise UserError(f"--output_dir {args.output_dir} is the --model folder; give a new folder")
     check_output_dir(args.output_dir, args.overwrite_output_dir, args.resume)
     spec = load_task(args)
-    tokenizer = load_tokenizer(args.model, lower_case_flag(args))
+    from_scratch = getattr(args, "from_scratch", False)
+    if from_scratch and not getattr(args, "vocab", None):
+        raise UserError("--from_scratch needs --vocab (a model folder or vocab.txt) for the tokenizer")
+    tokenizer = load_tokenizer(args.vocab if from_scratch else args.model, lower_case_flag(args))
     dev = dev_sets(spec, args.data_dir, tokenizer, args.max_seq_length)
     train = encode_split(spec, args.data_dir, "train_aug" if args.aug_train else "train", tokenizer,
                          args.max_seq_length)
     id2label, label2id = label_maps(spec)
     set_seed(args.seed)  # the classification head is initialised here
-    model = load_model(args.model, head="sequence_classification", num_labels=spec.num_labels, id2label=id2label,
-                       label2id=label2id)
+    if from_scratch:
+        model = _fresh_model(args.model, len(tokenizer.get_vocab()), spec.num_labels, id2label)
+    else:
+        model = load_model(args.model, head="sequence_classification", num_labels=spec.num_labels,
+                           id2label=id2label, label2id=label2id)
     regression = spec.output_mode == "regression"
 
     def loss_fn(m: nn.Module, batch: dict) -> object:

@@ -142,7 +142,10 @@ def build_optimizer(
     trainable parameters of ``model``, biases and LayerNorm weights without weight decay."""
     groups = param_groups(model, weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        # the fused kernel (CPU and CUDA) updates a large embedding table several times faster than the loop
+        fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float16, torch.bfloat16)
+                    for g in groups for p in g["params"])
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
     if name == "lamb":
         return Lamb(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if name == "bertadam":
