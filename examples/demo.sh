@@ -11,6 +11,7 @@
 #   DEMO_SCALE=full|tiny   budgets (tiny: the test's minute-long run)          RUN=demo_runs   output root
 #   DEMO_TEACHER=DIR       a BERT folder to use instead of MiniLM (skips the download)
 #   DEMO_GLOVE=FILE        GloVe vectors to use instead of GloVe 6B 50d        PY=.venv/bin/python
+#   DEMO_STUDENT=DIR       the student config (default student_configs/small_2l_128d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -24,8 +25,10 @@ if [ "$SCALE" = tiny ]; then
 else
   SEQ=64 SUBSET=400 FT_STEPS=60 MLM_STEPS=60 GD_STEPS=250 AUG_N=8 TD1_STEPS=150 TD2_STEPS=150 BASE_STEPS=150 BATCH=32 EVAL=50
 fi
-STUDENT_CONFIG=student_configs/small_2l_128d
-mkdir -p "$RUN"
+STUDENT_CONFIG=${DEMO_STUDENT:-student_configs/small_2l_128d}
+CORPUS=examples/data/corpus_en.txt
+mkdir -p "$RUN/data"
+if [ "$SCALE" = tiny ]; then head -n 600 "$CORPUS" >"$RUN/data/corpus.txt"; CORPUS=$RUN/data/corpus.txt; fi
 T0=$(date +%s)
 TIMES="$RUN/stage_times.tsv"
 : >"$TIMES"
@@ -64,7 +67,7 @@ step "a. finetune teacher" "$RUN/teacher" \
 
 # b. a masked-LM head for the augmentation: short continued MLM pretraining on the corpus
 step "b1. MLM data" "$RUN/mlm_data" \
-  $PY -m tinybert pretrain-data --input_file examples/data/corpus_en.txt --output_dir "$RUN/mlm_data" \
+  $PY -m tinybert pretrain-data --input_file "$CORPUS" --output_dir "$RUN/mlm_data" \
     --vocab_file "$TEACHER/vocab.txt" --do_lower_case --max_seq_length $SEQ --dupe_factor 1 --num_workers 2
 step "b2. MLM head" "$RUN/teacher_mlm" \
   $PY -m tinybert pretrain --target mlm --model_type bert --pretrained_model_path "$TEACHER" \
@@ -74,7 +77,7 @@ step "b2. MLM head" "$RUN/teacher_mlm" \
 
 # c. general distillation on the corpus into a 2-layer, 128-wide student
 step "c1. pregenerate" "$RUN/pregen" \
-  $PY pregenerate_training_data.py --train_corpus examples/data/corpus_en.txt --bert_model "$TEACHER" \
+  $PY pregenerate_training_data.py --train_corpus "$CORPUS" --bert_model "$TEACHER" \
     --output_dir "$RUN/pregen" --max_seq_len $SEQ --epochs_to_generate 1 --do_lower_case --num_workers 2
 step "c2. general distillation" "$RUN/general_student" \
   $PY general_distill.py --pregenerated_data "$RUN/pregen" --teacher_model "$TEACHER" \
