@@ -257,7 +257,7 @@ def test_bad_input_one_line_errors(setup, tmp_path, capsys):
 
     assert "is a nezha config but --model_type is bert" in refused("--model_type", "bert")
     assert "is a bert config but --model_type is nezha" in refused("--model_type", "nezha",
-                                                                   config=os.path.join(ROOT, "configs",
+                                                                   config=os.path.join(ROOT, "tinybert", "configs",
                                                                                        "bert_tiny.json"))
     dup = tmp_path / "dup.txt"
     dup.write_text("\n".join(VOCAB + ["cat"]) + "\n")

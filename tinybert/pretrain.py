@@ -1,6 +1,6 @@
 """NEZHA / BERT pretraining (masked LM, optionally with next-sentence prediction) on pregenerated shards.
 
-The recipe: resolve a config (a preset from ``configs/`` or a JSON file) or load a checkpoint for continued
+The recipe: resolve a config (a preset from ``tinybert/configs/`` or a JSON file) or load a checkpoint for continued
 pretraining (adapting it to a new vocabulary on request), read the pregenerated data epoch by epoch, and hand
 :class:`PretrainingObjective` to the one training loop. The output folder holds a ``NezhaForPreTraining`` /
 ``BertForPreTraining`` model (``...ForMaskedLM`` with ``target="mlm"``) and the tokenizer files.
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 MODEL_TYPES = ("nezha", "bert")
 TARGETS = ("mlm", "mlm_nsp")
 PRESETS = ("tiny", "mini", "small", "medium", "base", "large")
-CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 ARCHITECTURE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
 
 
@@ -51,8 +51,8 @@ def read_config(config_path: str, model_type: str | None) -> tuple[dict[str, Any
     if is_preset(config_path):
         path = preset_path(config_path, model_type or "nezha")
         if not os.path.isfile(path):
-            raise UserError.at(path, f"preset {config_path!r} not found; the configs/ folder of the tinybert source "
-                                     "tree ships the presets (or pass a JSON file)")
+            raise UserError.at(path, f"preset {config_path!r} not found; the tinybert/configs/ folder ships "
+                                     "the presets (or pass a JSON file)")
     elif os.path.isdir(config_path):
         names = [os.path.join(config_path, n) for n in ("config.json", "bert_config.json")]
         path = next((p for p in names if os.path.isfile(p)), names[0])

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--model_type", choices=MODEL_TYPES, default=None,
       help="nezha (relative positions) or bert (default: the config's or checkpoint's type, else nezha)")
     a("--config_path", default=None,
-      help=f"a preset ({', '.join(PRESETS)}; configs/<model_type>_<preset>.json) or a JSON config file "
+      help=f"a preset ({', '.join(PRESETS)}; tinybert/configs/<model_type>_<preset>.json) or a JSON config file "
            "(vocab_size comes from --vocab_path) (default: base, or the checkpoint's config)")
     a("--pretrained_model_path", default=None,
       help="continue pretraining from this model folder (Hugging Face, original TinyBERT, NEZHA-PyTorch)")
