@@ -12,7 +12,6 @@ decoder costs what it must and no more.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinybert.errors import UserError
+from tinybert.utils.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,7 @@ def read_config(config_path: str, model_type: str | None) -> tuple[dict[str, Any
         path = config_path
     else:
         raise UserError.at(config_path, f"config not found; expected a JSON file or a preset ({', '.join(PRESETS)})")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError.at(path, f"not valid JSON ({e.msg})", line=e.lineno) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError.at(path, f"cannot read ({e})") from None
-    if not isinstance(data, dict):
-        raise UserError.at(path, "expected a JSON object (a model config)")
-    return data, path
+    return read_json(path, what="a JSON object (a model config)"), path
 
 
 def config_model_type(data: Mapping[str, Any]) -> str | None:

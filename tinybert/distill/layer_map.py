@@ -8,11 +8,11 @@ k = T/S (the original code used floor(T/S)*i, which ignores the top teacher laye
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 
 from tinybert.errors import UserError
+from tinybert.utils.io import read_json
 
 KINDS = ("attention", "hidden")
 
@@ -87,11 +87,7 @@ def load_layer_map(spec: str, student_layers: int, teacher_layers: int) -> Layer
         return last_map(student_layers, teacher_layers)
     if not os.path.isfile(spec):
         raise UserError(f"--layer_map {spec!r}: expected 'uniform', 'last' or the path of a JSON file")
-    try:
-        with open(spec, encoding="utf-8") as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError.at(spec, f"not valid JSON ({e.msg})", line=e.lineno) from None
+    raw = read_json(spec, expect=None)
     if not isinstance(raw, list) or not raw:
         raise UserError.at(spec, "expected a non-empty JSON list of {kind, student, teacher, weight} objects")
     entries = []

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinybert.errors import UserError, require_dir
 from tinybert.models.tokenizer import VOCAB_NAME, read_vocab
+from tinybert.utils.io import read_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -89,19 +90,6 @@ class _Folder:
 # ----------------------------------------------------------------------------------------------- reading folders
 
 
-def _read_json(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError.at(path, f"not valid JSON ({e.msg})", line=e.lineno) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError.at(path, f"cannot read ({e})") from None
-    if not isinstance(obj, dict):
-        raise UserError.at(path, "expected a JSON object")
-    return obj
-
-
 def _weight_files(path: str) -> list[str]:
     """The weight files of a folder (one file, or the shards an index names)."""
     for name in (SAFETENSORS_NAME, BIN_NAME):
@@ -111,7 +99,7 @@ def _weight_files(path: str) -> list[str]:
     for name in (SAFETENSORS_INDEX, BIN_INDEX):
         fp = os.path.join(path, name)
         if os.path.isfile(fp):
-            weight_map = _read_json(fp).get("weight_map")
+            weight_map = read_json(fp).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise UserError.at(fp, "expected a 'weight_map' object naming the shard of every tensor")
             shards = sorted({os.path.join(path, str(v)) for v in weight_map.values()})
@@ -135,7 +123,7 @@ def _inspect(path: str | os.PathLike) -> _Folder:
             path,
             "no config.json or bert_config.json; expected a Hugging Face, original TinyBERT or NEZHA-PyTorch folder",
         )
-    config = _read_json(config_path)
+    config = read_json(config_path)
     model_type = config.get("model_type")
     if model_type == "nezha":
         fmt = CheckpointFormat.HF_NEZHA
@@ -625,7 +613,7 @@ def save_model(
             elif os.path.isfile(index):
                 shard = "model-extra.safetensors"
                 save_file(extras, os.path.join(tmp, shard), metadata={"format": "pt"})
-                data = _read_json(index)
+                data = read_json(index)
                 data["weight_map"].update({k: shard for k in extras})
                 with open(index, "w", encoding="utf-8") as f:
                     json.dump(data, f, indent=2)

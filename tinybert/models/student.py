@@ -18,6 +18,7 @@ from torch import nn
 
 from tinybert.errors import UserError, require_file
 from tinybert.models.view import DistillOutputs, distill_forward
+from tinybert.utils.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -109,13 +110,7 @@ def read_student_config(path: str | os.PathLike):
         else:
             raise UserError.at(p, "no config.json in the student folder")
     require_file(p, "student config")
-    import json
-
-    try:
-        with open(p, encoding="utf-8") as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError.at(p, f"not valid JSON ({e.msg})", line=e.lineno) from None
+    raw = read_json(p, what="a JSON object (a model config)")
     model_type = raw.pop("model_type", "bert")
     try:
         config = AutoConfig.for_model(model_type, **raw) if model_type != "bert" else BertConfig(**raw)

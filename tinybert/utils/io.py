@@ -55,6 +55,23 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise
 
 
+def read_json(path: str | os.PathLike, expect: type | None = dict, what: str = "a JSON object") -> Any:
+    """Read a JSON file; any problem is a one-line :class:`UserError` naming the file (and line)."""
+    from tinybert.errors import UserError
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError.at(path, f"not valid JSON ({e.msg})", line=e.lineno) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError.at(path, f"cannot read ({e})") from None
+    if expect is not None and not isinstance(obj, expect):
+        raise UserError.at(path, f"expected {what}")
+    return obj
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)
