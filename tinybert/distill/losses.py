@@ -39,7 +39,7 @@ def attention_mse(
         student = torch.where(student <= MASK_THRESHOLD, torch.zeros_like(student), student)
         teacher = torch.where(teacher <= MASK_THRESHOLD, torch.zeros_like(teacher), teacher)
         student, teacher = _match_heads(student, teacher)
-        return F.mse_loss(student, teacher)
+        return (student - teacher).pow(2).mean()
     if mode == "masked":
         if attention_mask is None:
             raise ValueError("the masked attention loss needs the attention mask")
@@ -58,12 +58,13 @@ def hidden_mse(
     student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """MSE between (B, T, H) states; over real tokens only when ``attention_mask`` is given."""
-    student = student.float()
-    teacher = teacher.float()
+    # (s - t)^2 rather than F.mse_loss: nothing of the teacher is saved for backward, so a teacher tensor made under
+    # torch.inference_mode() can be used as is, without a copy
+    sq = (student.float() - teacher.float()).pow(2)
     if attention_mask is None:
-        return F.mse_loss(student, teacher)
-    m = attention_mask.to(student.dtype)[:, :, None]
-    return ((student - teacher).pow(2) * m).sum() / (m.sum() * student.shape[-1]).clamp_min(1.0)
+        return sq.mean()
+    m = attention_mask.to(sq.dtype)[:, :, None]
+    return (sq * m).sum() / (m.sum() * student.shape[-1]).clamp_min(1.0)
 
 
 def soft_cross_entropy(

@@ -53,9 +53,9 @@ class IntermediateObjective:
         att_loss, rep_loss = zero, zero
         for m in self.att:
             att_loss = att_loss + m.weight * attention_mse(
-                s.attention_scores[m.student], t.attention_scores[m.teacher].clone(), self.attention_mode, mask
+                s.attention_scores[m.student], t.attention_scores[m.teacher], self.attention_mode, mask
             )
         for m in self.hid:
-            rep_loss = rep_loss + m.weight * hidden_mse(s.hidden_states[m.student], t.hidden_states[m.teacher].clone())
+            rep_loss = rep_loss + m.weight * hidden_mse(s.hidden_states[m.student], t.hidden_states[m.teacher])
         loss = att_loss + rep_loss
         return loss, {"att_loss": att_loss.detach(), "rep_loss": rep_loss.detach()}
