@@ -115,7 +115,8 @@ step "f. label-only student" "$RUN/label_only" \
 echo; echo "== report"
 $PY -m tinybert report "$RUN/teacher" "$RUN/td_stage2" "$RUN/label_only" \
   --labels "teacher (MiniLM-L6),TinyBERT student,label-only student" --task_name sst-2 \
-  --data_dir "$RUN/data/spam_small" --max_seq_length $SEQ --no_cuda --output "$RUN/report"
+  --data_dir "$RUN/data/spam_small" --max_seq_length $SEQ --no_cuda --output "$RUN/report" \
+  --stages "$RUN/teacher_mlm" "$RUN/general_student" "$RUN/td_stage1"
 echo
 echo "stage wall times (s):"; cat "$TIMES"
 echo "total: $(( $(date +%s) - T0 )) s"

@@ -68,6 +68,7 @@ def test_demo_pipeline_tiny(tmp_path):
         assert name in table
     data = json.loads((report / "report.json").read_text())
     assert len(data["runs"]) == 3
+    assert {"teacher_mlm", "general_student", "td_stage1"} <= set(data["plotted"]["losses"])  # every stage's losses
     for png in ("losses.png", "dev_metric.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "stage wall times" in proc.stdout

@@ -250,3 +250,16 @@ def test_bad_input(runs, tmp_path, capsys):
         read_metrics(str(bad / "metrics.jsonl"))
     (bad / "metrics.jsonl").write_text("[1, 2]\n")
     assert "metrics.jsonl:1: expected a JSON object" in _error(capsys, [str(bad), "--output", out])
+
+
+def test_stage_runs_are_plotted_but_not_tabled(runs, tmp_path):
+    stage = tmp_path / "td_stage1"
+    stage.mkdir()
+    _write_lines(stage / "metrics.jsonl", [json.dumps({"step": s, "loss": 1.0 / s, "att_loss": 0.5 / s,
+                                                       "rep_loss": 0.5 / s}) for s in (1, 2, 3)])
+    out = tmp_path / "rep"
+    argv = [runs["teacher"]["path"], runs["student"]["path"], "--output", str(out), "--stages", str(stage), *FAST]
+    assert run_command("report", argv) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in data["runs"]] == ["teacher", "student"]
+    assert data["plotted"]["losses"]["td_stage1"] == ["loss", "att_loss", "rep_loss"]

@@ -710,9 +710,10 @@ def check_output_dir(output: str, run_dirs: Iterable[str]) -> str:
 def make_report(run_dirs: Sequence[str], output: str, labels: Sequence[str] | None = None,
                 teacher: str | None = None, data_dir: str | None = None, task_name: str | None = None,
                 batch_size: int = 32, max_seq_length: int = 128, warmup: int = 3, repeats: int = 10,
-                no_cuda: bool = False) -> dict[str, Any]:
+                no_cuda: bool = False, stage_dirs: Sequence[str] = ()) -> dict[str, Any]:
     """Collect, measure and render; write the report files into ``output``; return ``report.json``'s content
-    (with the table under ``"table"``)."""
+    (with the table under ``"table"``). ``stage_dirs`` are runs whose losses are plotted but that are not in the
+    table (intermediate stages: general distillation, task stage 1)."""
     if not run_dirs:
         raise UserError("no run directories given; expected at least one RUN_DIR")
     check_output_dir(output, list(run_dirs) + ([teacher] if teacher else []))
@@ -722,7 +723,10 @@ def make_report(run_dirs: Sequence[str], output: str, labels: Sequence[str] | No
     settings = measure(runs, batch_size, max_seq_length, data_dir, task_name, warmup, repeats, no_cuda)
     os.makedirs(output, exist_ok=True)
     plots = {"losses": os.path.join(output, LOSSES_PNG), "dev_metric": os.path.join(output, DEV_PNG)}
-    drawn_losses = plot_losses(runs, plots["losses"])
+    stages = [Run(name=_label_of(p), path=p, records=read_metrics(os.path.join(p, METRICS_FILE)))
+              for p in (require_dir(d, "stage run directory") for d in stage_dirs)
+              if os.path.isfile(os.path.join(p, METRICS_FILE))]
+    drawn_losses = plot_losses(stages + runs, plots["losses"])
     drawn_dev = plot_dev_metric(runs, plots["dev_metric"])
     table = render_table(runs)
     report: dict[str, Any] = {

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--warmup", type=int, default=3, help="untimed rounds before timing (default %(default)s)")
     a("--repeats", type=int, default=10, help="timed rounds; throughput from the median (default %(default)s)")
     a("--no_cuda", action="store_true", help="time on the CPU even when a GPU is available")
+    a("--stages", nargs="*", default=[], metavar="DIR",
+      help="more run directories whose training losses are plotted but that are not in the table "
+           "(e.g. general distillation and task stage 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--labels {args.labels!r} has an empty name; expected NAME,NAME,...")
     report = make_report(args.run_dirs, args.output, labels=labels, teacher=args.teacher, data_dir=args.data_dir,
                          task_name=args.task_name, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
-                         warmup=args.warmup, repeats=args.repeats, no_cuda=args.no_cuda)
+                         warmup=args.warmup, repeats=args.repeats, no_cuda=args.no_cuda,
+                         stage_dirs=args.stages)
     s, m = report["settings"], report["machine"]
     print(report["table"])
     print(f"\nthroughput on {s['device']} ({m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads), "
