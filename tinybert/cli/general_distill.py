@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
         EpochPregeneratedData,
         collate_trimmed,
         describe_pair,
-        freeze_unused_for_intermediate,
     )
     from tinybert.distill.layer_map import load_layer_map
     from tinybert.distill.objective import IntermediateObjective
@@ -80,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if scfg.num_attention_heads != tcfg.num_attention_heads:
         logger.info("head counts differ (%d vs %d): attention maps are compared averaged over heads",
                     scfg.num_attention_heads, tcfg.num_attention_heads)
-    freeze_unused_for_intermediate(student)
+    for p in student.non_encoder_parameters():  # pooler: unused by the intermediate losses
+        p.requires_grad_(False)
 
     data = EpochPregeneratedData(args.pregenerated_data, vocab, args.max_seq_length, args.reduce_memory)
     objective = IntermediateObjective(teacher, layer_map, args.attention_loss)

@@ -13,22 +13,7 @@ from tinybert.data.pregenerated import MODEL_KEYS, EpochPregeneratedData, collat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_KEYS", "EpochPregeneratedData", "collate_trimmed", "describe_pair",
-           "freeze_unused_for_intermediate"]
-
-
-def freeze_unused_for_intermediate(student) -> list[str]:
-    """Freeze the parts the intermediate objective never reaches (pooler, task or LM heads); return their names.
-
-    Under DDP every trainable parameter must receive a gradient, and nothing should be optimised for nothing.
-    """
-    frozen = []
-    for name, p in student.model.named_parameters():
-        short = name.split(".", 1)[1] if name.split(".", 1)[0] in ("bert", "nezha") else name
-        if not (short.startswith("embeddings.") or short.startswith("encoder.")):
-            p.requires_grad_(False)
-            frozen.append(name)
-    return frozen
+__all__ = ["MODEL_KEYS", "EpochPregeneratedData", "collate_trimmed", "describe_pair"]
 
 
 def describe_pair(teacher_config, student_config) -> str:

@@ -127,12 +127,6 @@ def freeze(params: list[nn.Parameter]) -> None:
         p.requires_grad_(False)
 
 
-def head_parameters(student: TinyBertStudent) -> list[nn.Parameter]:
-    """The student's parameters outside its embeddings and encoder (pooler, classifier): unused by stage 1."""
-    keep = {id(p) for n, p in student.model.base_model.named_parameters() if n.startswith(("embeddings.", "encoder."))}
-    return [p for p in student.model.parameters() if id(p) not in keep]
-
-
 def projection_parameters(student: TinyBertStudent) -> list[nn.Parameter]:
     return [p for m in student.projection_modules() for p in m.parameters()]
 
@@ -295,7 +289,7 @@ def run_task_distill(args: argparse.Namespace) -> TrainResult | dict[str, float]
         layer_map = load_layer_map(args.layer_map, student.config.num_hidden_layers, teacher.config.num_hidden_layers)
         logger.info("stage 1 (intermediate layers), layer map: %s", layer_map.describe())
         loss_fn: Any = IntermediateObjective(teacher, layer_map, args.attention_loss)
-        freeze(head_parameters(student))
+        freeze(student.non_encoder_parameters())
     else:
         logger.info("stage 2 (prediction layer), temperature %g, hard-label weight %g", args.temperature,
                     args.hard_label_weight)

@@ -50,6 +50,12 @@ class TinyBertStudent(nn.Module):
     def config(self):
         return self.model.config
 
+    def non_encoder_parameters(self) -> list[nn.Parameter]:
+        """Parameters outside the embeddings and encoder (pooler, task or LM heads): unused by the intermediate
+        losses, so general distillation and task stage 1 freeze them (under DDP every trainable one needs a grad)."""
+        keep = {id(p) for n, p in self.model.base_model.named_parameters() if n.startswith(("embeddings.", "encoder."))}
+        return [p for p in self.model.parameters() if id(p) not in keep]
+
     def projection_modules(self) -> list[nn.Linear]:
         return [self.fit_dense] if self.projection == "shared" else list(self.fit_denses)
 
