@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if spec is not None and not (args.text_columns and args.header):
         header = spec.train.header
         if header is None:  # CLUE files come with and without a header
-            from tinybert.data.tasks import _is_header
+            from tinybert.data.tasks import is_header_row
 
-            header = _is_header(spec, spec.train, first[1], False)
+            header = is_header_row(spec, first[1], "train")
         header_line = first[0] if header else None
     elif args.header:
         header_line = first[0]
