@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -32,6 +31,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import gemm_flops_per_second, peak_rss_gib  # noqa: E402
 
 from tinybert.data.augment import (  # noqa: E402
     STOP_WORDS,
@@ -132,17 +134,6 @@ def reference(aug, sentences: list[str]) -> list[list[list[str]]]:
     return out
 
 
-def gemm_gflops(seconds: float = 1.0) -> float:
-    """fp32 matrix-product speed right now (the machine is shared: read the figures against this)."""
-    a, b = torch.randn(2048, 256), torch.randn(256, 1024)
-    a @ b
-    t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        n += 1
-    return n * 2 * 2048 * 256 * 1024 / (time.perf_counter() - t0) / 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=("sotu", "spam"), default="sotu")
@@ -154,8 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    base_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # python + torch + transformers
-    gflops_before = gemm_gflops()
+    base_rss_mb = peak_rss_gib() * 1024  # python + torch + transformers
+    gflops_before = gemm_flops_per_second(seconds=1.0) / 1e9
     sentences = load_sentences(args.source, args.sentences, args.max_words)
     tokens, vocab_note = vocab_tokens()
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,7 +168,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rows = augment_file(Resources(model_dir, glove_path), job, out, augmentor=aug)
         fast_s = time.perf_counter() - t0
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mb = peak_rss_gib() * 1024
 
         words = [[s[a:b] for a, b in split_words(s)] for s in sentences]
         n_words = sum(map(len, words))
@@ -190,7 +181,7 @@ def main() -> None:
         agree = sum(a == b for x, y in zip(ref, fast) for a, b in zip(x, y))
         total = sum(len(x) for x in ref)
 
-    gflops_after = gemm_gflops()
+    gflops_after = gemm_flops_per_second(seconds=1.0) / 1e9
     print(f"augment bench ({torch.get_num_threads()} threads, {os.cpu_count()} CPUs; N=20 M=15 p=0.4); fp32 matmul "
           f"{gflops_before:.0f} GFLOP/s before, {gflops_after:.0f} after (load average {os.getloadavg()[0]:.1f})")
     print(f"  model: 4-layer 256-hidden BertForMaskedLM, random init; vocab: {vocab_note}")
