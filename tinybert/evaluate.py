@@ -210,17 +210,23 @@ def write_eval_results(directory: str, result: Mapping[str, Any]) -> str:
     return path
 
 
-def read_eval_results(path: str) -> dict[str, float]:
-    """Parse an ``eval_results.txt`` back into a dict (values as floats where they parse)."""
+def read_eval_results(path: str) -> dict[str, Any]:
+    """Parse ``key = value`` lines (the original TinyBERT ``eval_results.txt``); values as floats where they parse."""
     out: dict[str, Any] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if " = " in line:
-                k, v = line.rstrip("\n").split(" = ", 1)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if "=" not in line:
+                    raise UserError.at(path, f"expected 'key = value', found {line.strip()[:40]!r}", line=i)
+                key, value = (s.strip() for s in line.split("=", 1))
                 try:
-                    out[k] = float(v)
+                    out[key] = float(value)
                 except ValueError:
-                    out[k] = v
+                    out[key] = value
+    except UnicodeDecodeError as e:
+        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     return out
 
 

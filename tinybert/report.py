@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tinybert.errors import UserError, require_dir
+from tinybert.evaluate import EVAL_RESULTS, read_eval_results
+from tinybert.models.checkpoint import EXTRA_PREFIXES, find_config, find_weight_files
+from tinybert.train.loop import METRICS_FILE
 from tinybert.utils.io import atomic_open, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-EVAL_RESULTS = "eval_results.txt"
-CONFIG_NAMES = ("config.json", "bert_config.json")
-EXTRA_PREFIXES = ("fit_dense.", "fit_denses.")
 REPORT_MD, REPORT_JSON, LOSSES_PNG, DEV_PNG = "report.md", "report.json", "losses.png", "dev_metric.png"
 # metrics.jsonl keys that are not losses (the training loop also logs "epoch" and "lr")
 NOT_LOSS_KEYS = frozenset({"step", "epoch", "lr", "learning_rate", "global_step"})
@@ -109,28 +108,6 @@ class Run:
 
 
 # ----------------------------------------------------------------------------------------------------- reading
-
-
-def model_config_path(path: str) -> str | None:
-    """The config file of a model folder, or None when the folder holds no model config."""
-    return next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
-
-
-def find_weight_files(path: str) -> list[str]:
-    """The weight files of a model folder: one safetensors/bin file or the shards its index names; [] if none."""
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if os.path.isfile(os.path.join(path, name)):
-            return [os.path.join(path, name)]
-    for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        index = os.path.join(path, name)
-        if os.path.isfile(index):
-            try:
-                with open(index, encoding="utf-8") as f:
-                    weight_map = json.load(f)["weight_map"]
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise UserError.at(index, f"not a weight index ({e}); expected JSON with a weight_map") from None
-            return [os.path.join(path, n) for n in sorted(set(weight_map.values()))]
-    return []
 
 
 def _is_extra(key: str) -> bool:
@@ -242,26 +219,6 @@ def loss_series(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[fl
     return {k: v for k, v in series(records).items() if k not in NOT_LOSS_KEYS and not k.startswith("eval_")}
 
 
-def read_eval_results(path: str) -> dict[str, Any]:
-    """Parse ``key = value`` lines (the original TinyBERT ``eval_results.txt``); values as floats where they parse."""
-    out: dict[str, Any] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if "=" not in line:
-                    raise UserError.at(path, f"expected 'key = value', found {line.strip()[:40]!r}", line=i)
-                key, value = (s.strip() for s in line.split("=", 1))
-                try:
-                    out[key] = float(value)
-                except ValueError:
-                    out[key] = value
-    except UnicodeDecodeError as e:
-        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return out
-
-
 def metric_key(results: Mapping[str, Any], task_name: str | None = None) -> str | None:
     """The score that names a run: the task's main metric (first dev split's, e.g. ``mnli_acc``) when ``task_name``
     is given, else the first numeric key of the file that is not a loss or a step."""
@@ -309,7 +266,7 @@ def collect(run_dirs: Sequence[str], labels: Sequence[str] | None = None, teache
     runs: list[Run] = []
     skipped: list[dict[str, str]] = []
     for i, (path, name) in enumerate(zip(paths, names, strict=True)):
-        if model_config_path(path) is None or not find_weight_files(path):
+        if find_config(path) is None or not find_weight_files(path, required=False):
             reason = "holds no model (config.json and model weights)"
             if i == teacher_index:
                 raise UserError.at(path, f"the teacher run {reason}")

@@ -90,8 +90,13 @@ class _Folder:
 # ----------------------------------------------------------------------------------------------- reading folders
 
 
-def _weight_files(path: str) -> list[str]:
-    """The weight files of a folder (one file, or the shards an index names)."""
+def find_config(path: str) -> str | None:
+    """The config file of a model folder (``config.json`` or ``bert_config.json``), or None."""
+    return next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
+
+
+def find_weight_files(path: str, required: bool = True) -> list[str]:
+    """The weight files of a folder (one file, or the shards an index names); ``[]`` for none unless ``required``."""
     for name in (SAFETENSORS_NAME, BIN_NAME):
         fp = os.path.join(path, name)
         if os.path.isfile(fp):
@@ -107,6 +112,8 @@ def _weight_files(path: str) -> list[str]:
                 if not os.path.isfile(shard):
                     raise UserError.at(shard, f"shard named in {name} not found")
             return shards
+    if not required:
+        return []
     raise UserError.at(
         path, f"no model weights found; expected {SAFETENSORS_NAME}, {SAFETENSORS_INDEX}, {BIN_NAME} or {BIN_INDEX}"
     )
@@ -117,7 +124,7 @@ def _inspect(path: str | os.PathLike) -> _Folder:
     if os.path.isfile(path):
         raise UserError.at(path, "expected a model folder (config.json + weights), found a file")
     path = require_dir(path, "model folder")
-    config_path = next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
+    config_path = find_config(path)
     if config_path is None:
         raise UserError.at(
             path,
@@ -139,7 +146,7 @@ def _inspect(path: str | os.PathLike) -> _Folder:
             "unknown checkpoint format: no 'model_type' and no BERT fields (hidden_size, num_attention_heads); "
             "expected a Hugging Face, original TinyBERT or NEZHA-PyTorch config",
         )
-    return _Folder(path, fmt, config_path, config, _weight_files(path))
+    return _Folder(path, fmt, config_path, config, find_weight_files(path))
 
 
 def detect_format(path: str | os.PathLike) -> CheckpointFormat:
