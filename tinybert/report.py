@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tinybert.errors import UserError, require_dir
-from tinybert.evaluate import EVAL_RESULTS, read_eval_results
+from tinybert.evaluate import EVAL_RESULTS, pick_device, read_eval_results
 from tinybert.models.checkpoint import EXTRA_PREFIXES, find_config, find_weight_files
 from tinybert.train.loop import METRICS_FILE
 from tinybert.utils.io import atomic_open, atomic_write_json, atomic_write_text
@@ -423,7 +423,7 @@ def measure(runs: Sequence[Run], batch_size: int = 32, max_seq_length: int = 128
 
     from tinybert.models.tokenizer import load_tokenizer
 
-    device = torch.device("cuda" if torch.cuda.is_available() and not no_cuda else "cpu")
+    device = pick_device(no_cuda)
     items, spec, source = batch_texts(batch_size, data_dir, task_name)
     teacher = next(r for r in runs if r.is_teacher)
     models: dict[str, Any] = {}

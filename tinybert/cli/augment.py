@@ -141,9 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if args.glove_embs:
         require_file(args.glove_embs, "word vectors file")
 
-    import torch
+    from tinybert.evaluate import pick_device
 
-    device = "cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu"
+    device = str(pick_device(args.no_cuda))
     res = Resources(args.pretrained_bert_model, args.glove_embs, args.glove_limit, args.do_lower_case, device)
     job = FileJob(train, tuple(dict.fromkeys(text_columns)), header_line, options,
                   skip_malformed=bool(spec is not None and spec.train.skip_malformed))

@@ -69,10 +69,9 @@ HEAD = "sequence_classification"
 
 
 def has_weights(path: str) -> bool:
-    from tinybert.models.checkpoint import BIN_INDEX, BIN_NAME, SAFETENSORS_INDEX, SAFETENSORS_NAME
+    from tinybert.models.checkpoint import find_weight_files
 
-    return any(os.path.isfile(os.path.join(path, n)) for n in (SAFETENSORS_NAME, SAFETENSORS_INDEX, BIN_NAME,
-                                                                 BIN_INDEX))
+    return bool(find_weight_files(path, required=False))
 
 
 def has_classifier(path: str) -> bool:
