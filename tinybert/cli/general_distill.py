@@ -37,12 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from tinybert.distill.general import (
-        EpochPregeneratedData,
-        collate_trimmed,
-        describe_pair,
+def describe_pair(teacher_config, student_config) -> str:
+    t, s = teacher_config, student_config
+    return (
+        f"teacher {t.model_type} {t.num_hidden_layers}L/{t.hidden_size}H/{t.num_attention_heads} heads -> "
+        f"student {s.model_type} {s.num_hidden_layers}L/{s.hidden_size}H/{s.num_attention_heads} heads"
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinybert.data.pregenerated import EpochPregeneratedData, collate_trimmed
     from tinybert.distill.layer_map import load_layer_map
     from tinybert.distill.objective import IntermediateObjective
     from tinybert.errors import UserError, require_dir
