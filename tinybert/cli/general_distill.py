@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from tinybert.errors import UserError, require_dir
     from tinybert.models.checkpoint import load_model
     from tinybert.models.student import build_student, load_student
-    from tinybert.models.tokenizer import load_tokenizer, read_vocab, vocab_path
+    from tinybert.models.tokenizer import load_tokenizer
     from tinybert.models.view import frozen
     from tinybert.train import Trainer, TrainingArguments, check_output_dir, set_seed
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError.at(args.teacher_model, f"--max_seq_length {args.max_seq_length} exceeds the teacher's "
                                                f"max_position_embeddings {limit}")
     tokenizer = load_tokenizer(args.teacher_model)
-    vocab = read_vocab(vocab_path(args.teacher_model))
+    vocab = tokenizer.get_vocab()  # {token: id}, already read and checked by load_tokenizer
     if args.continue_train:
         student = load_student(args.student_model, tcfg.hidden_size, head="base", projection=args.projection)
         if student.config.vocab_size != tcfg.vocab_size:
