@@ -472,3 +472,13 @@ def test_unknown_head_and_dtype_are_user_errors(tmp_path):
         load_model(path, head="summarisation")
     with pytest.raises(UserError, match="unknown dtype"):
         load_model(path, dtype="int8")
+
+
+def test_position_limit_is_none_for_nezha():
+    from transformers import BertConfig
+
+    from tinybert.models.checkpoint import position_limit
+    from tinybert.models.nezha import NezhaConfig
+
+    assert position_limit(BertConfig(max_position_embeddings=77)) == 77
+    assert position_limit(NezhaConfig(max_position_embeddings=77)) is None

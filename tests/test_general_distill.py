@@ -122,6 +122,10 @@ def test_bad_input_one_line_errors(setup, tmp_path, capsys):
     assert run_command("general-distill", [*base, "--student_model", str(d / "student"), "--output_dir",
                                            str(tmp_path / "o2"), "--max_seq_length", "16"]) == 2  # the later flag wins
     assert "max_seq_len 32" in capsys.readouterr().err
+    # longer than the teacher's 64 positions
+    assert run_command("general-distill", [*base, "--student_model", str(d / "student"), "--output_dir",
+                                           str(tmp_path / "o4"), "--max_seq_length", "128"]) == 2
+    assert "--max_seq_length 128 exceeds the teacher's max_position_embeddings 64" in capsys.readouterr().err
     # a finished run is never overwritten without --overwrite_output_dir
     out = tmp_path / "o3"
     assert run_command("general-distill", [*base, "--student_model", str(d / "student"), "--output_dir", str(out)]) == 0

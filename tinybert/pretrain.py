@@ -263,7 +263,7 @@ def run_pretraining(args: argparse.Namespace):
     return the loop's :class:`~tinybert.train.TrainResult`."""
     from tinybert.data.pregenerated import EpochPregeneratedData, collate_pretraining
     from tinybert.errors import require_dir
-    from tinybert.models.checkpoint import save_model
+    from tinybert.models.checkpoint import position_limit, save_model
     from tinybert.models.tokenizer import load_tokenizer, read_vocab, vocab_path
     from tinybert.train import Trainer, TrainingArguments, check_output_dir
 
@@ -303,9 +303,10 @@ def run_pretraining(args: argparse.Namespace):
         model = new_model(config, args.target, args.seed)
         source = f"from scratch ({where})"
     config = model.config
-    if config.model_type != "nezha" and args.max_seq_length > config.max_position_embeddings:
+    limit = position_limit(config)
+    if limit is not None and args.max_seq_length > limit:
         raise UserError(f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings "
-                        f"{config.max_position_embeddings}")
+                        f"{limit}")
     data = EpochPregeneratedData(args.dataset_path, tokens, args.max_seq_length, args.reduce_memory)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("pretraining %s %s, %dL/%dH/%d heads, %.1fM parameters, vocab %d, target %s, %d examples per epoch",

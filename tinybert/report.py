@@ -30,7 +30,7 @@ from typing import Any
 
 from tinybert.errors import UserError, require_dir
 from tinybert.evaluate import EVAL_RESULTS, pick_device, read_eval_results
-from tinybert.models.checkpoint import EXTRA_PREFIXES, find_config, find_weight_files
+from tinybert.models.checkpoint import EXTRA_PREFIXES, find_config, find_weight_files, position_limit
 from tinybert.train.loop import METRICS_FILE
 from tinybert.utils.io import atomic_open, atomic_write_json, atomic_write_text
 
@@ -371,8 +371,8 @@ def _check_inputs(run: Run, model: Any, inputs: Mapping[str, Any]) -> None:
         raise UserError.at(run.path, f"the tokenizer gives token id {top} but the model has {cfg.vocab_size} "
                                      "tokens; expected the run's own vocab.txt")
     width = inputs["input_ids"].shape[1]
-    limit = getattr(cfg, "max_position_embeddings", None)
-    if limit is not None and getattr(cfg, "model_type", "") != "nezha" and width > limit:
+    limit = position_limit(cfg)
+    if limit is not None and width > limit:
         raise UserError.at(run.path, f"the batch is {width} tokens long but the model takes at most {limit}; "
                                      "lower --max_seq_length")
 

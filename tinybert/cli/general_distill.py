@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from tinybert.distill.layer_map import load_layer_map
     from tinybert.distill.objective import IntermediateObjective
     from tinybert.errors import UserError, require_dir
-    from tinybert.models.checkpoint import load_model
+    from tinybert.models.checkpoint import load_model, position_limit
     from tinybert.models.student import build_student, load_student
     from tinybert.models.tokenizer import load_tokenizer
     from tinybert.models.view import frozen
@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     teacher = frozen(load_model(args.teacher_model, head="base"))
     tcfg = teacher.config
-    limit = getattr(tcfg, "max_position_embeddings", None)
-    if tcfg.model_type != "nezha" and limit is not None and args.max_seq_length > limit:
+    limit = position_limit(tcfg)
+    if limit is not None and args.max_seq_length > limit:
         raise UserError.at(args.teacher_model, f"--max_seq_length {args.max_seq_length} exceeds the teacher's "
                                                f"max_position_embeddings {limit}")
     tokenizer = load_tokenizer(args.teacher_model)

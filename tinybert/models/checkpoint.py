@@ -90,6 +90,14 @@ class _Folder:
 # ----------------------------------------------------------------------------------------------- reading folders
 
 
+def position_limit(config) -> int | None:
+    """The longest input a model takes: ``max_position_embeddings``, or None for NEZHA (relative positions only)."""
+    if getattr(config, "model_type", None) == "nezha":
+        return None
+    limit = getattr(config, "max_position_embeddings", None)
+    return int(limit) if limit is not None else None
+
+
 def find_config(path: str) -> str | None:
     """The config file of a model folder (``config.json`` or ``bert_config.json``), or None."""
     return next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
