@@ -81,13 +81,11 @@ class TaskDataset(torch.utils.data.Dataset):
 
 def collate(batch: Sequence[dict[str, torch.Tensor]], dynamic: bool = True) -> dict[str, torch.Tensor]:
     """Stack items into a batch; with ``dynamic`` the sequence dimension is cut to the batch's longest example."""
-    out = {k: torch.stack([item[k] for item in batch]) for k in batch[0]}
-    if dynamic and "lengths" in out:
-        width = max(int(out["lengths"].max()), 1)
-        for k in FEATURE_KEYS:
-            if k in out:
-                out[k] = out[k][:, :width].contiguous()
-    return out
+    if dynamic:
+        from tinybert.data.pregenerated import collate_trimmed
+
+        return collate_trimmed(list(batch), tuple(batch[0]))
+    return {k: torch.stack([item[k] for item in batch]) for k in batch[0]}
 
 
 def collate_fixed(batch: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
