@@ -7,9 +7,10 @@
 - Stage 2 (``--pred_distill``): soft cross-entropy to the teacher's logits at ``--temperature``; for regression
   (STS-B) MSE to the teacher's predictions, never the gold labels; ``--hard_label_weight w`` mixes in the gold-label
   loss as ``(1 - w) * soft + w * hard``. The projections are frozen. The teacher's logits over the training set are
-  computed once in a batched inference pass and cached in ``output_dir/teacher_logits/`` under a key hashing the
-  teacher's files and the encoded training inputs (data, max_seq_length, vocabulary, casing), so every epoch after
-  the first costs only the student. The best student by the task's main metric on dev is kept.
+  computed once in a batched inference pass (under torchrun each process computes a shard of it) and cached in
+  ``output_dir/teacher_logits/`` under a key hashing the teacher's files and the encoded training inputs (data,
+  max_seq_length, vocabulary, casing), so every epoch after the first costs only the student. The best student by
+  the task's main metric on dev is kept.
 
 Before any work the teacher's and student's label maps are checked against the task's and the teacher's dev score
 is printed, with a warning when it is near chance (an un-finetuned teacher). Read :func:`run_task_distill` top to
@@ -213,20 +214,32 @@ def cached_teacher_logits(teacher: nn.Module, dataset: TaskDataset, output_dir: 
                           device: torch.device) -> torch.Tensor:
     """The teacher's logits over ``dataset``: read from ``output_dir/teacher_logits/<key>.safetensors`` when there,
     else computed once (eval mode, inference mode, bf16 autocast on a GPU that has it) and written atomically.
-    Rank 0 computes; the other processes wait and read the file."""
+
+    Under torchrun (rank 0 decides whether the file is there) each process computes a contiguous shard of the
+    examples, the shards are gathered, rank 0 writes the file, and every process reads it after a barrier."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save
 
     directory = os.path.join(output_dir, CACHE_DIR)
     path = os.path.join(directory, f"{key}.safetensors")
-    if tdist.is_main_process() and not os.path.isfile(path):
+    if tdist.broadcast_from_main(not os.path.isfile(path)):  # one answer for every process
         amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
         teacher.to(device)
-        logits = predict_logits(teacher, dataset, batch_size, device, amp_dtype=amp, desc="teacher logits")
-        shutil.rmtree(directory, ignore_errors=True)  # caches of another teacher or data set
-        with atomic_open(path, "wb") as f:
-            f.write(save({"logits": logits.contiguous()}, metadata={"key": key}))
-        logger.info("cached the teacher's logits for %d examples in %s", len(logits), path)
+        main, n = tdist.is_main_process(), len(dataset)
+        if tdist.get_world_size() == 1:
+            logits = predict_logits(teacher, dataset, batch_size, device, amp_dtype=amp, desc="teacher logits")
+        else:
+            lo, hi = tdist.shard_bounds(n)
+            shard = TaskDataset({k: v[lo:hi].numpy() for k, v in dataset.features.items()})
+            logits = (predict_logits(teacher, shard, batch_size, device, amp_dtype=amp, desc="teacher logits",
+                                     progress=main) if hi > lo
+                      else torch.zeros(0, int(teacher.config.num_labels)))
+            logits = tdist.all_gather_shards(logits, n)
+        if main:
+            shutil.rmtree(directory, ignore_errors=True)  # caches of another teacher or data set
+            with atomic_open(path, "wb") as f:
+                f.write(save({"logits": logits.contiguous()}, metadata={"key": key}))
+            logger.info("cached the teacher's logits for %d examples in %s", len(logits), path)
     tdist.barrier()
     try:
         logits = load_file(path)["logits"]

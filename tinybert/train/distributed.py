@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -101,3 +102,30 @@ def broadcast_from_main(obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def shard_bounds(n: int, rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """The contiguous slice ``[lo, hi)`` of ``n`` items that process ``rank`` (default: this one) handles; the shards
+    of ``world_size`` processes cover ``range(n)`` in rank order, their sizes differing by at most one."""
+    rank = get_rank() if rank is None else rank
+    world_size = get_world_size() if world_size is None else world_size
+    return rank * n // world_size, (rank + 1) * n // world_size
+
+
+def all_gather_shards(t: torch.Tensor, n: int) -> torch.Tensor:
+    """Every process's rows ``t`` (its :func:`shard_bounds` shard of ``n`` rows) concatenated in rank order, on every
+    process and on ``t``'s device. The shards are padded to one size for ``all_gather`` (NCCL: through this
+    process's GPU) and trimmed after. A no-op in one process."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return t
+    world = dist.get_world_size()
+    lo, hi = shard_bounds(n, dist.get_rank(), world)
+    if len(t) != hi - lo:
+        raise ValueError(f"rank {dist.get_rank()} holds {len(t)} rows, its shard of {n} has {hi - lo}")
+    comm = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    padded = t.new_zeros((math.ceil(n / world), *t.shape[1:]), device=comm)
+    padded[:len(t)] = t
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    sizes = [b - a for a, b in (shard_bounds(n, r, world) for r in range(world))]
+    return torch.cat([p[:s] for p, s in zip(parts, sizes, strict=True)]).to(t.device)
