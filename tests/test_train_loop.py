@@ -281,19 +281,35 @@ def test_save_fn_final_model_without_metric(tmp_path):
 
 
 def test_save_every_eval_publishes_the_latest_model(tmp_path):
-    set_seed(0)
-    calls = []
+    """With no evaluate_fn, save_every_eval publishes at every eval_steps boundary and at the end (steps 2, 4, 5)."""
+    for name, evaluate_fn in (("plain", None), ("evaluated", lambda m: {"acc": 0.0})):
+        out = tmp_path / name
+        set_seed(0)
+        calls, box = [], {}  # calls: (step, what output_dir held when save_fn ran, head bias)
 
-    def save(m, d):
-        calls.append(m.head.bias.item())
-        open(os.path.join(d, "model.txt"), "w").write(str(len(calls)))
+        def save(m, d, out=out, calls=calls, box=box):
+            step = box["trainer"].scheduler.last_epoch
+            published = out / "model.txt"
+            calls.append((step, published.read_text() if published.exists() else None, m.head.bias.item()))
+            open(os.path.join(d, "model.txt"), "w").write(str(step))
 
-    trainer = Trainer(args_for(tmp_path, max_steps=5, eval_steps=2), Net(), Points(), collate, make_loss(),
-                      evaluate_fn=lambda m: {"acc": 0.0}, save_fn=save, save_every_eval=True)
-    trainer.train()
-    assert len(calls) == 3 and (tmp_path / "model.txt").read_text() == "3"  # evaluations at 2, 4 and 5
+        trainer = Trainer(args_for(out, max_steps=5, eval_steps=2), Net(), Points(), collate, make_loss(),
+                          evaluate_fn=evaluate_fn, save_fn=save, save_every_eval=True)
+        box["trainer"] = trainer
+        trainer.train()
+        # each publish replaced the previous one: output_dir held the step of the last publish, and ends with 5
+        assert [(s, prev) for s, prev, _ in calls] == [(2, None), (4, "2"), (5, "4")], name
+        assert (out / "model.txt").read_text() == "5"
+        biases = [b for _, _, b in calls]
+        assert len(set(biases)) == 3  # the latest model each time, not one frozen copy
+    # without save_every_eval (and no metric): published once, at the end
+    out, calls = tmp_path / "once", []
+    Trainer(args_for(out, max_steps=5, eval_steps=2), Net(), Points(), collate, make_loss(),
+            save_fn=lambda m, d: calls.append(1)).train()
+    assert calls == [1]
     with pytest.raises(ValueError, match="save_every_eval"):
-        Trainer(args_for(tmp_path), Net(), Points(), collate, make_loss(), save_every_eval=True)
+        Trainer(args_for(tmp_path), Net(), Points(), collate, make_loss(), evaluate_fn=lambda m: {"acc": 0.0},
+                metric_for_best="acc", save_every_eval=True)
 
 
 class EpochPoints(Points):

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     trainer = Trainer(
         targs, student, data, collate_trimmed, objective, frozen=[teacher], save_fn=save,
-        evaluate_fn=(lambda model: {}) if targs.eval_steps > 0 else None, save_every_eval=targs.eval_steps > 0,
+        save_every_eval=True,  # the latest student in output_dir at every --eval_step (and at the end)
     )
     result = trainer.train()
     logger.info("done: %d steps, %.1f samples/s, final loss %s; student in %s", result.global_step,

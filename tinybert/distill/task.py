@@ -320,7 +320,7 @@ def run_task_distill(args: argparse.Namespace) -> TrainResult | dict[str, float]
             write_eval_results(directory, evaluator.last)
 
     trainer = Trainer(targs, student, train, collate, loss_fn, frozen=() if cached else (teacher,),
-                      evaluate_fn=evaluator if stage == 2 else (lambda model: {}),
+                      evaluate_fn=evaluator if stage == 2 else None,
                       metric_for_best=best_metric_key(spec) if stage == 2 else None, save_fn=save,
                       save_every_eval=stage == 1)
     evaluator.step_fn = lambda: trainer.scheduler.last_epoch

@@ -119,7 +119,8 @@ class Trainer:
     - ``save_fn(unwrapped_model, directory)`` writes the model folder; the loop gives it an empty staging directory
       and then moves its files into ``output_dir`` (so it never clobbers ``checkpoint/`` or the logs). It runs on
       rank 0 when the metric improves, or once at the end without ``metric_for_best``; with ``save_every_eval``
-      (and no ``metric_for_best``) after every evaluation instead, so ``output_dir`` always holds the latest model.
+      (and no ``metric_for_best``) at every ``eval_steps`` boundary and at the end instead, with or without an
+      ``evaluate_fn``, so ``output_dir`` always holds the latest model.
     """
 
     def __init__(
@@ -140,8 +141,8 @@ class Trainer:
         self.evaluate_fn, self.metric_for_best, self.save_fn = evaluate_fn, metric_for_best, save_fn
         if metric_for_best is not None and evaluate_fn is None:
             raise ValueError("metric_for_best needs an evaluate_fn")
-        if save_every_eval and (evaluate_fn is None or metric_for_best is not None):
-            raise ValueError("save_every_eval needs an evaluate_fn and no metric_for_best")
+        if save_every_eval and metric_for_best is not None:
+            raise ValueError("save_every_eval (the latest model) and metric_for_best (the best) exclude each other")
         self.save_every_eval = save_every_eval
         self.dist = tdist.init_distributed(args.no_cuda, args.ddp_timeout)
         self.device = self.dist.device
@@ -276,7 +277,8 @@ class Trainer:
                         self._log(writer, metrics_file, {"step": step, "epoch": epoch, "lr": lr, **logs})
                         if bar is not None:
                             bar.set_postfix(loss=f"{last_loss:.4g}", lr=f"{lr:.3g}")
-                    if self.evaluate_fn is not None and ((a.eval_steps > 0 and step % a.eval_steps == 0) or done):
+                    at_eval = (a.eval_steps > 0 and step % a.eval_steps == 0) or done
+                    if self.evaluate_fn is not None and at_eval:
                         if d.is_main:
                             last_eval = self._evaluate()
                             if last_eval:
@@ -288,12 +290,9 @@ class Trainer:
                                     best, best_step = value, step
                                     self._publish()
                                     logger.info("step %d: new best %s = %.6g", step, self.metric_for_best, value)
-                            elif self.save_every_eval:
-                                self._publish()
                         model.train()
-                    if (done and d.is_main and self.save_fn is not None and self.metric_for_best is None
-                            and not self.save_every_eval):
-                        self._publish()
+                    if d.is_main and self.metric_for_best is None and (done or (self.save_every_eval and at_eval)):
+                        self._publish()  # the latest model: at the end, or at every eval step with save_every_eval
                     if (a.save_steps > 0 and step % a.save_steps == 0) or done:
                         at_end = step_in_epoch == epoch_steps  # the data position is the next batch
                         self._save(out, {"global_step": step, "epoch": epoch + at_end,
