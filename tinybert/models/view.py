@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tinybert.models.dropout import dropout as fast_dropout
+
 ATTN_NAME = "tinybert"
 
 
@@ -51,23 +53,31 @@ class _ScoreSink:
 _SINK: contextvars.ContextVar[_ScoreSink | None] = contextvars.ContextVar("tinybert_score_sink", default=None)
 
 
-def _eager_with_scores(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    scores = torch.matmul(query, key.transpose(2, 3)) * (scaling if scaling is not None else query.size(-1) ** -0.5)
+def _eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0):
+    """Attention computed step by step: (output, pre-softmax scores, probabilities)."""
+    scale = scaling if scaling is not None else query.size(-1) ** -0.5
+    qk = torch.matmul(query, key.transpose(2, 3))
     if attention_mask is not None:
-        scores = scores + attention_mask[:, :, :, : key.shape[-2]]
+        scores = torch.add(attention_mask[:, :, :, : key.shape[-2]], qk, alpha=scale)  # one pass: mask + scale*QK^T
+    else:
+        scores = qk * scale
     probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    probs = nn.functional.dropout(probs, p=dropout, training=module.training)
+    probs = fast_dropout(probs, dropout, training=module.training)
     out = torch.matmul(probs, value).transpose(1, 2).contiguous()
     return out, scores, probs
 
 
 def tinybert_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """Attention function registered as ``tinybert``: eager with score capture where wanted, SDPA elsewhere."""
+    """Attention function registered as ``tinybert``: eager with score capture where wanted; eager with our fast
+    dropout when training on CPU (where SDPA would take its unfused math path anyway); fused SDPA elsewhere."""
     sink = _SINK.get()
     layer = getattr(module, "layer_idx", None)
     if sink is not None and layer is not None and layer in sink.wanted:
-        out, scores, probs = _eager_with_scores(module, query, key, value, attention_mask, scaling, dropout)
+        out, scores, probs = _eager(module, query, key, value, attention_mask, scaling, dropout)
         sink.scores[layer] = scores
+        return out, probs
+    if module.training and dropout > 0 and query.device.type == "cpu":
+        out, _, probs = _eager(module, query, key, value, attention_mask, scaling, dropout)
         return out, probs
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tinybert.errors import UserError
+from tinybert.models.dropout import fast_cpu_dropout
 from tinybert.train import checkpointing as ckpt
 from tinybert.train import distributed as tdist
 from tinybert.train.args import TrainingArguments
@@ -182,6 +183,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
+        """Train to ``total_steps`` (resuming when the output dir holds a checkpoint); see :meth:`_train`.
+
+        On CPU the trainable model's dropout runs through :func:`tinybert.models.dropout.fast_cpu_dropout` for the
+        duration: the same drop rate and generator as nn.Dropout (different masks), about 4x cheaper."""
+        cpu = self.device.type == "cpu"
+        with fast_cpu_dropout(self.model) if cpu else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> TrainResult:
         a, d, out = self.args, self.dist, self.args.output_dir
         B, A = a.train_batch_size, a.gradient_accumulation_steps
 
