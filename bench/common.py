@@ -41,3 +41,60 @@ def peak_rss_gib() -> float:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+class StepClock:
+    """Times the micro-batches of the real :class:`tinybert.train.Trainer` loop (by wrapping its loss function), so a
+    bench reports steady-state training throughput without the run's one-off costs (start-up, the final evaluation
+    and checkpoint). Use as ``with StepClock() as clock: recipe(...)``; then ``clock.samples_per_second(batch)``."""
+
+    def __init__(self, warmup: int = 3) -> None:
+        self.warmup = warmup
+        self.times: list[float] = []
+        self.lengths: list[int] = []
+
+    def __enter__(self) -> StepClock:
+        from tinybert.train import Trainer
+
+        self._original = original = Trainer.train
+        clock = self
+
+        def train(trainer):
+            loss_fn = trainer.loss_fn
+
+            def timed(model, batch):
+                clock.times.append(time.perf_counter())
+                clock.lengths.append(int(batch["input_ids"].shape[1]))
+                return loss_fn(model, batch)
+
+            trainer.loss_fn = timed
+            trainer.args.progress_bar = False
+            try:
+                return original(trainer)
+            finally:
+                trainer.loss_fn = loss_fn
+                clock.times.append(time.perf_counter())  # the end of the last step (plus its logging)
+
+        Trainer.train = train
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from tinybert.train import Trainer
+
+        Trainer.train = self._original
+
+    def steady(self) -> list[float]:
+        if len(self.times) < self.warmup + 3:
+            raise ValueError(f"too few steps to time ({len(self.times) - 1}); run more than {self.warmup + 2}")
+        return self.times[self.warmup:-1]  # the last mark includes the final evaluation and checkpoint: left out
+
+    def seconds_per_step(self) -> float:
+        s = self.steady()
+        return (s[-1] - s[0]) / (len(s) - 1)
+
+    def samples_per_second(self, batch: int) -> float:
+        return batch / self.seconds_per_step()
+
+    def mean_length(self) -> float:
+        kept = self.lengths[self.warmup:]
+        return sum(kept) / max(1, len(kept))

@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from common import encoder_forward_flops, gemm_flops_per_second, machine, peak_rss_gib  # noqa: E402
+from common import StepClock, encoder_forward_flops, gemm_flops_per_second, machine, peak_rss_gib  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,6 @@ def main() -> None:
     from tinybert.models.checkpoint import model_class, save_model
     from tinybert.models.student import read_student_config
     from tinybert.models.tokenizer import load_tokenizer
-    from tinybert.train import Trainer
 
     work = tempfile.mkdtemp(prefix="bench_gd_")
     vocab_src = os.path.join(ROOT, ".cache", "models", "minilm")
@@ -84,33 +83,13 @@ def main() -> None:
                             "--max_steps", str(args.steps), "--save_steps", "0", "--eval_step", "0",
                             "--logging_steps", str(args.steps)] + (["--bf16"] if args.bf16 else [])
                            + (["--no_cuda"] if args.no_cuda else []))
-    # time each micro-batch of the real loop by wrapping its loss function (accumulation is 1 here)
-    times: list[float] = []
-    lengths: list[int] = []
-    original_train = Trainer.train
-
-    def timed_loss(loss_fn):
-        def wrapped(model, batch):
-            times.append(time.perf_counter())
-            lengths.append(int(batch["input_ids"].shape[1]))
-            return loss_fn(model, batch)
-        return wrapped
-
-    def train(self):
-        self.loss_fn = timed_loss(self.loss_fn)
-        self.args.progress_bar = False
-        return original_train(self)
-
-    Trainer.train = train
     from tinybert.cli.general_distill import run
 
-    run(ns)
-    Trainer.train = original_train
-    times.append(time.perf_counter())
-    n = len(times) - 1
-    steady = times[args.warmup:]
-    sps = args.batch * (len(steady) - 1) / (steady[-1] - steady[0])
-    mean_len = sum(lengths[args.warmup:]) / max(1, len(lengths[args.warmup:]))
+    with StepClock(args.warmup) as clock:
+        run(ns)
+    n = len(clock.times) - 1
+    sps = clock.samples_per_second(args.batch)
+    mean_len = clock.mean_length()
 
     teacher_f = encoder_forward_flops(tcfg, int(mean_len))
     student_f = 3 * encoder_forward_flops(scfg, int(mean_len))  # forward + backward
