@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
+from tinybert.distill import losses
 from tinybert.distill.layer_map import LayerMap, LayerMatch, load_layer_map, uniform_map
 from tinybert.distill.losses import attention_mse, hidden_mse, prediction_loss, soft_cross_entropy
 from tinybert.distill.objective import IntermediateObjective
@@ -91,6 +92,34 @@ def test_attention_mse_tinybert_mode_by_hand():
     t = torch.tensor([[[[0.0, -1e4 + 5.0], [4.0, -1e4 - 7.0]]]])
     # masked entries zeroed on both sides: diffs 1, 0, -2, 0 -> (1 + 4) / 4
     assert attention_mse(s, t, "tinybert").item() == pytest.approx(5 / 4)
+
+
+def test_attention_mse_tinybert_mode_gradient_and_edge_values_against_a_plain_implementation(monkeypatch):
+    """The fused loss (student gradient only) against torch.where + autograd, with entries exactly at the threshold,
+    just above it, -inf (fp16-overflowed masks) and transformers' finfo.min masks."""
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64) * 4
+    t = torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64) * 4
+    s[0, :, :, 4] = torch.finfo(torch.float32).min
+    t[0, :, :, 4] = torch.finfo(torch.float32).min
+    s[1, 0, 0, :3] = torch.tensor([-100.0, -99.99, float("-inf")])
+    t[1, 0, 0, :3] = torch.tensor([-100.0, float("-inf"), -99.99])
+    s.requires_grad_(True)
+
+    def reference(a, b):
+        a = torch.where(a <= -100, torch.zeros_like(a), a)
+        b = torch.where(b <= -100, torch.zeros_like(b), b)
+        return ((a - b) ** 2).mean()
+
+    expected = reference(s, t)
+    (grad_expected,) = torch.autograd.grad(expected, s)
+    for chunk_bytes in (losses.CHUNK_BYTES, 1):  # one slice; one batch row per slice
+        monkeypatch.setattr(losses, "CHUNK_BYTES", chunk_bytes)
+        got = attention_mse(s, t, "tinybert")
+        (grad_got,) = torch.autograd.grad(got * 3.0, s)  # a non-unit upstream gradient
+        assert torch.isfinite(got) and got.item() == pytest.approx(expected.item(), rel=1e-6)  # computed in float32
+        assert torch.allclose(grad_got, 3.0 * grad_expected, atol=1e-6)
+        assert grad_got[1, 0, 0, 0] == 0 and grad_got[1, 0, 0, 1] != 0  # -100 is masked, -99.99 is not
 
 
 def test_attention_mse_masked_mode_by_hand():

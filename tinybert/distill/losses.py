@@ -20,6 +20,49 @@ import torch.nn.functional as F
 MASK_THRESHOLD = -1e2
 
 
+def zero_masked(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` with every entry at or below ``MASK_THRESHOLD`` set to 0 (-inf and NaN-free for finite or -inf
+    inputs). Arithmetic instead of ``torch.where(scores <= thr, 0, scores)``: on CPU, float comparisons and ``where``
+    take several times longer than clamp/sign/mul."""
+    clamped = scores.clamp(min=MASK_THRESHOLD)  # -inf and huge negatives become the threshold
+    keep = torch.sign(clamped - MASK_THRESHOLD)  # 1 above the threshold, 0 at or below it
+    return clamped * keep
+
+
+CHUNK_BYTES = 2**19  # per slice of the (B, heads, T, T) tensors in the fused attention loss
+
+
+class _ZeroedScoreMSE(torch.autograd.Function):
+    """``mean((zero_masked(s) - zero_masked(t))**2)`` with the gradient for ``s`` only (the teacher's scores carry
+    none). The score tensors are several MiB each, and on memory-starved CPUs every pass over them costs more than
+    the arithmetic, so the work runs slice by slice along the batch (each slice in cache): the scores are read once
+    and one tensor, ``zero_masked(s) - zero_masked(t)`` where ``s`` is kept and 0 elsewhere, is written for the
+    backward pass, which is a single scaling."""
+
+    @staticmethod
+    def forward(ctx, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        student, teacher = student.contiguous(), teacher.contiguous()
+        per_row = max(1, student[0].numel() * student.element_size())
+        rows = max(1, CHUNK_BYTES // per_row)
+        grad_base = torch.empty_like(student)  # d(loss)/d(student) * numel / 2
+        total = student.new_zeros((), dtype=torch.float64)
+        for i in range(0, student.shape[0], rows):
+            s, out = student[i:i + rows], grad_base[i:i + rows]
+            clamped = s.clamp(min=MASK_THRESHOLD)
+            keep = torch.sign(clamped - MASK_THRESHOLD)
+            diff = clamped.mul_(keep).sub_(zero_masked(teacher[i:i + rows]))
+            flat = diff.reshape(-1)
+            total += torch.dot(flat, flat)
+            torch.mul(diff, keep, out=out)
+        ctx.save_for_backward(grad_base)
+        return (total / student.numel()).to(student.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (grad_base,) = ctx.saved_tensors
+        return grad_base * (grad * (2.0 / grad_base.numel())), None
+
+
 def _match_heads(student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if student.shape[1] != teacher.shape[1]:
         return student.mean(dim=1, keepdim=True), teacher.mean(dim=1, keepdim=True)
@@ -36,9 +79,9 @@ def attention_mse(
     student = student.float()
     teacher = teacher.float()
     if mode == "tinybert":
-        student = torch.where(student <= MASK_THRESHOLD, torch.zeros_like(student), student)
-        teacher = torch.where(teacher <= MASK_THRESHOLD, torch.zeros_like(teacher), teacher)
-        student, teacher = _match_heads(student, teacher)
+        if student.shape == teacher.shape and not teacher.requires_grad:
+            return _ZeroedScoreMSE.apply(student, teacher)
+        student, teacher = _match_heads(zero_masked(student), zero_masked(teacher))
         return (student - teacher).pow(2).mean()
     if mode == "masked":
         if attention_mask is None:
