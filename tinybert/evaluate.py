@@ -28,7 +28,6 @@ from tinybert.data.task_features import IGNORE_INDEX, TaskDataset, collate, mode
 from tinybert.data.tasks import KNOWN_TASKS, TaskSpec, get_task, read_examples, resolve_task
 from tinybert.errors import UserError
 from tinybert.metrics import compute_task_metrics, main_metric
-from tinybert.models.view import cpu_chunk_size
 from tinybert.utils.io import atomic_open, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -122,9 +121,6 @@ def predict_logits(
     device = torch.device(device) if device is not None else next(model.parameters()).device
     lengths = dataset.features["lengths"].numpy()
     order = np.argsort(-lengths, kind="stable")  # longest first: the first batch shows the peak memory
-    config = getattr(model, "config", None)
-    if config is not None and len(lengths):  # on CPU, cache-sized batches (same results, faster)
-        batch_size = cpu_chunk_size(config, batch_size, int(lengths.max()), device)
     was_training = model.training
     model.eval()
     chunks = []

@@ -11,7 +11,7 @@ from torch import nn
 
 from tinybert.distill.layer_map import LayerMap
 from tinybert.distill.losses import attention_mse, hidden_mse
-from tinybert.models.view import cpu_chunk_size, distill_forward
+from tinybert.models.view import distill_forward
 
 
 class IntermediateObjective:
@@ -29,16 +29,14 @@ class IntermediateObjective:
         self.hid = layer_map.of_kind("hidden")
 
     def teacher_outputs(self, batch: dict[str, torch.Tensor]):
-        ids = batch["input_ids"]
         with torch.inference_mode():
             return distill_forward(
                 self.teacher,
-                ids,
+                batch["input_ids"],
                 batch.get("attention_mask"),
                 batch.get("token_type_ids"),
                 scores=sorted({m.teacher for m in self.att}) if self.att else False,
                 hidden=bool(self.hid),
-                chunk=cpu_chunk_size(self.teacher.config, ids.shape[0], ids.shape[1], ids.device),
             )
 
     def __call__(self, student: nn.Module, batch: dict[str, torch.Tensor]):

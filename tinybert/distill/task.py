@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinybert.data.task_features import TaskDataset, collate
+from tinybert.data.task_features import TaskDataset, collate, model_inputs
 from tinybert.data.tasks import TaskSpec, check_label_map, label_maps
 from tinybert.distill.layer_map import load_layer_map
 from tinybert.distill.losses import prediction_loss
@@ -55,7 +55,6 @@ from tinybert.evaluate import (
     write_predictions,
 )
 from tinybert.models.student import TinyBertStudent
-from tinybert.models.view import cpu_chunk_size, distill_forward
 from tinybert.train import Trainer, TrainingArguments, TrainResult, check_output_dir, set_seed
 from tinybert.train import distributed as tdist
 from tinybert.utils.io import atomic_open
@@ -171,11 +170,8 @@ class PredictionObjective:
     def teacher_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cache is not None:
             return self.cache[batch["index"]]
-        ids = batch["input_ids"]
         with torch.inference_mode():
-            logits = distill_forward(self.teacher, ids, batch.get("attention_mask"), batch.get("token_type_ids"),
-                                     logits=True, chunk=cpu_chunk_size(self.teacher.config, ids.shape[0],
-                                                                       ids.shape[1], ids.device)).logits
+            logits = self.teacher(**model_inputs(batch)).logits
         return logits.float().clone()  # a normal tensor, usable as a loss target
 
     def __call__(self, student: nn.Module, batch: dict[str, torch.Tensor]):

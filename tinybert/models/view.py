@@ -131,29 +131,6 @@ def _capture_scores(model: nn.Module, sink: _ScoreSink) -> Iterator[None]:
         config._attn_implementation = previous
 
 
-CPU_CHUNK_BYTES = 4 * 2**20
-
-
-def cpu_chunk_size(config, batch: int, seq_len: int, device: torch.device | str) -> int:
-    """How many sequences an inference pass should take at a time: on CPU, as many as keep one chunk's largest
-    activation (the FFN's, tokens x intermediate_size floats) within ``CPU_CHUNK_BYTES``, so the elementwise work
-    between matmuls runs in cache (a 4-layer/256 teacher at batch 32 x 128 ran 20-25% faster in chunks of 8 on the
-    2-core test machine, whose memory bandwidth is a few GB/s); elsewhere the whole batch."""
-    if torch.device(device).type != "cpu":
-        return batch
-    width = int(getattr(config, "intermediate_size", 0) or 4 * config.hidden_size)
-    return max(1, min(batch, CPU_CHUNK_BYTES // max(1, seq_len * width * 4)))
-
-
-def _cat(parts: list):
-    first = parts[0]
-    if first is None:
-        return None
-    if isinstance(first, torch.Tensor):
-        return torch.cat(parts)
-    return tuple(_cat([p[i] for p in parts]) for i in range(len(first)))
-
-
 def distill_forward(
     model: nn.Module,
     input_ids: torch.Tensor,
@@ -163,23 +140,13 @@ def distill_forward(
     scores: bool | Sequence[int] = False,
     hidden: bool = False,
     logits: bool = False,
-    chunk: int | None = None,
 ) -> DistillOutputs:
     """Run ``model`` once and return the parts TinyBERT distillation compares.
 
     ``scores`` is False, True (every layer) or the 0-based layer indices whose pre-softmax scores are wanted.
     Without ``logits`` only the encoder runs (no task head). The caller chooses grad mode: a teacher should be
-    called in eval mode under ``torch.inference_mode()``. ``chunk``: run the batch that many sequences at a time
-    and concatenate (same results; see :func:`cpu_chunk_size`).
+    called in eval mode under ``torch.inference_mode()``.
     """
-    if chunk is not None and chunk < input_ids.shape[0]:
-        parts = [distill_forward(model, input_ids[i:i + chunk],
-                                 None if attention_mask is None else attention_mask[i:i + chunk],
-                                 None if token_type_ids is None else token_type_ids[i:i + chunk],
-                                 scores=scores, hidden=hidden, logits=logits)
-                 for i in range(0, input_ids.shape[0], chunk)]
-        return DistillOutputs(*(_cat([getattr(p, f) for p in parts])
-                                for f in ("hidden_states", "attention_scores", "logits")))
     wanted = None if scores is True else ([] if scores is False else list(scores))
     sink = _ScoreSink(num_layers(model), wanted) if scores is not False else None
     target = model if logits else base_model(model)
