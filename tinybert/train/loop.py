@@ -33,6 +33,7 @@ from tinybert.train import distributed as tdist
 from tinybert.train.args import TrainingArguments
 from tinybert.train.optim import build_optimizer, build_scheduler
 from tinybert.utils.io import atomic_open
+from tinybert.utils.memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=args.fp16)
 
+        keep_freed_memory()  # no page faults for each step's large tensors (see tinybert.utils.memory)
         self.model = model.to(self.device)
         self.frozen = list(frozen)
         for m in self.frozen:
