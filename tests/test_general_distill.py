@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from ddp_launch import free_port
 from safetensors.torch import load_file
 from transformers import AutoModel, BertConfig, BertModel
 
@@ -55,7 +56,7 @@ def distill(d, out, *extra, nproc=None, steps=6):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     if nproc:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-               "29531", os.path.join(ROOT, "general_distill.py"), *args]
+               str(free_port()), os.path.join(ROOT, "general_distill.py"), *args]
     else:
         cmd = [sys.executable, os.path.join(ROOT, "general_distill.py"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

@@ -4,12 +4,10 @@
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 
 import pytest
 import torch
+from ddp_launch import run_two_ranks
 from safetensors.torch import load_file
 
 import tinybert  # noqa: F401  (registers NEZHA with the Auto classes)
@@ -206,12 +204,6 @@ def test_killed_and_resumed_equals_uninterrupted(setup, tmp_path, monkeypatch):
     assert records(tmp_path / "full") == records(tmp_path / "resumed")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_gloo_run_equals_one_process(setup, tmp_path):
     # one process with 2 accumulation steps runs the same micro-batches of 4 as two processes with one each
     assert pretrain(setup, tmp_path / "one", "--accumulation_steps", "2", "--learning_rate", "0.01", steps=4) == 0
@@ -221,15 +213,7 @@ def test_two_process_gloo_run_equals_one_process(setup, tmp_path):
             "--save_checkpoint_steps", "3", "--seed", "5", "--learning_rate", "0.01"]
     # the two workers started the way `torchrun --nproc_per_node 2 -m tinybert pretrain ...` starts them (its
     # environment), without torchrun's own process (one torch import fewer)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=ROOT, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()),
-               WORLD_SIZE="2", LOCAL_WORLD_SIZE="2", TQDM_DISABLE="1")
-    procs = [subprocess.Popen([sys.executable, "-m", "tinybert", "pretrain", *args],
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for r in range(2)]
-    for p in procs:
-        output, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, output[-3000:]
+    run_two_ranks(["-m", "tinybert", "pretrain", *args], timeout=300, PYTHONPATH=ROOT, TQDM_DISABLE="1")
     a = load_file(str(tmp_path / "one" / "model.safetensors"))
     b = load_file(str(tmp_path / "two" / "model.safetensors"))
     assert a.keys() == b.keys()

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import textwrap
 
 import torch
+from ddp_launch import run_two_ranks
 from safetensors.torch import load_file
 from test_task_distill import bert_config, distill, final_weights, save_classifier, tokenizer_for, write_sst2
 
@@ -40,29 +38,12 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def two_processes(tmp_path, argv: list[str], seen_dir) -> list[dict]:
     """Run ``argv`` in two workers started the way torchrun starts them; each worker's record."""
     script = tmp_path / "task_ddp_child.py"
     script.write_text(CHILD.format(tests=TESTS))
     os.makedirs(seen_dir, exist_ok=True)
-    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    base.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2",
-                LOCAL_WORLD_SIZE="2")
-    procs = [subprocess.Popen([sys.executable, str(script), str(seen_dir), *map(str, argv)],
-                              env={**base, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for r in (0, 1)]
-    try:
-        logs = [p.communicate(timeout=240)[0] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    run_two_ranks([str(script), str(seen_dir), *map(str, argv)])
     return [json.load(open(os.path.join(seen_dir, f"seen_{r}.json"))) for r in (0, 1)]
 
 

@@ -2,13 +2,11 @@
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
+from ddp_launch import run_two_ranks
 from safetensors.torch import load_file
 from torch import nn
 
@@ -92,23 +90,8 @@ def test_two_process_gloo_equals_one_process(tmp_path):
     script = tmp_path / "ddp_child.py"
     script.write_text(SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__))))
     two = tmp_path / "two"
-    # Start the two workers the way torchrun does (its environment variables), without torchrun's own process.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    base.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                LOCAL_WORLD_SIZE="2")
     # 2 processes x 2 accumulation steps x micro-batch 2 = global batch 8 (no_sync on the first micro-step)
-    procs = [subprocess.Popen([sys.executable, str(script), str(two), "2"], env={**base, "RANK": str(r),
-                              "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in (0, 1)]
-    try:
-        logs = [p.communicate(timeout=180)[0] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    run_two_ranks([str(script), str(two), "2"], timeout=180)
     for rank in (0, 1):
         seen = json.load(open(two / f"seen_{rank}.json"))
         assert seen["world_size"] == 2 and seen["wrapped"] is True
