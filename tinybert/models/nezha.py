@@ -481,6 +481,11 @@ class NezhaPreTrainedModel(PreTrainedModel):
             init.copy_(module.positions_encoding, table.to(module.positions_encoding.dtype))
             module.clear_cache()
 
+    def _encode(self, input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs):
+        """The heads' call of their encoder (``self.nezha``), with a dict-like output."""
+        return self.nezha(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                          inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
+
 
 @dataclass
 class NezhaForPreTrainingOutput(ModelOutput):
@@ -571,14 +576,7 @@ class NezhaForPreTraining(NezhaPreTrainedModel):
 
         The loss is the sum of the losses whose labels are given.
         """
-        outputs = self.nezha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs)
         prediction_scores, seq_relationship_score = self.cls(outputs.last_hidden_state, outputs.pooler_output)
         loss = None
         if labels is not None:
@@ -626,14 +624,7 @@ class NezhaForMaskedLM(NezhaPreTrainedModel):
         **kwargs,
     ) -> MaskedLMOutput:
         """``labels``: token ids at masked positions, -100 elsewhere."""
-        outputs = self.nezha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs)
         prediction_scores = self.cls(outputs.last_hidden_state)
         loss = None
         if labels is not None:
@@ -670,14 +661,7 @@ class NezhaForSequenceClassification(NezhaPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput:
         """``labels``: class ids (long), targets (float, regression) or multi-hot floats (multi-label)."""
-        outputs = self.nezha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs)
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
@@ -725,14 +709,7 @@ class NezhaForTokenClassification(NezhaPreTrainedModel):
         labels: torch.Tensor | None = None,
         **kwargs,
     ) -> TokenClassifierOutput:
-        outputs = self.nezha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs)
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = None
         if labels is not None:
@@ -766,14 +743,7 @@ class NezhaForQuestionAnswering(NezhaPreTrainedModel):
         **kwargs,
     ) -> QuestionAnsweringModelOutput:
         """Positions outside the sequence are clamped to ``L`` and ignored in the loss (as in BERT)."""
-        outputs = self.nezha(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds, **kwargs)
         logits = self.qa_outputs(outputs.last_hidden_state)
         start_logits, end_logits = logits.split(1, dim=-1)
         start_logits = start_logits.squeeze(-1).contiguous()
@@ -820,14 +790,8 @@ class NezhaForMultipleChoice(NezhaPreTrainedModel):
         def flat(x: torch.Tensor | None) -> torch.Tensor | None:
             return None if x is None else x.reshape(-1, *x.shape[2:])
 
-        outputs = self.nezha(
-            flat(input_ids),
-            attention_mask=flat(attention_mask),
-            token_type_ids=flat(token_type_ids),
-            inputs_embeds=flat(inputs_embeds),
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(inputs_embeds),
+                               **kwargs)
         logits = self.classifier(self.dropout(outputs.pooler_output)).view(-1, num_choices)
         loss = None
         if labels is not None:
