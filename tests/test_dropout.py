@@ -67,10 +67,13 @@ def test_masks_follow_torch_seed_and_rng_state():
 
 
 def test_identity_when_not_training_or_p_zero_and_zero_when_p_one():
+    torch.manual_seed(0)
     x = torch.randn(10, 10)
     assert fd.dropout(x, 0.5, training=False) is x
     assert fd.dropout(x, 0.0) is x
     assert torch.equal(fd.dropout(x, 1.0), torch.zeros_like(x))
+    assert torch.equal(fd.dropout(x, 0.999995), torch.zeros_like(x))  # rounds to 65536/65536: torch's dropout
+    assert torch.equal(fd.dropout_before_matmul(x, torch.eye(10), 1.0), torch.zeros_like(x))
 
 
 def _bert(dropout: float) -> transformers.BertForSequenceClassification:

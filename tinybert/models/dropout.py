@@ -37,12 +37,17 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, generator: torch.Ge
     return mask, LANES / (LANES - threshold)
 
 
+def _fast_path(x: torch.Tensor, p: float) -> bool:
+    """Whether the 16-bit-lane mask applies: CPU, and 0 < round(p * 65536) < 65536 (else torch's dropout)."""
+    return x.device.type == "cpu" and 0 < round(p * LANES) < LANES
+
+
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """``nn.functional.dropout(x, p, training)`` with the fast CPU mask; differentiable (the gradient is masked and
     scaled the same way)."""
     if not training or p <= 0.0:
         return x
-    if x.device.type != "cpu" or p >= 1.0 or round(p * LANES) == 0:
+    if not _fast_path(x, p):
         return nn.functional.dropout(x, p, training=True)
     mask, scale = keep_mask(x.shape, p)
     return _MaskScale.apply(x, mask, scale)
@@ -90,7 +95,7 @@ def dropout_before_matmul(x: torch.Tensor, other: torch.Tensor, p: float, traini
     """``dropout(x, p) @ other`` with the survivors' scale applied to ``other`` instead of ``x`` (attention: ``other``
     is the values, 4x smaller than the probabilities at 128 tokens and 32-wide heads), so dropping costs one pass over
     ``x`` each way."""
-    if not training or p <= 0.0 or x.device.type != "cpu" or x.dtype != torch.float32 or p >= 1.0:
+    if not training or p <= 0.0 or x.dtype != torch.float32 or not _fast_path(x, p):
         return torch.matmul(dropout(x, p, training), other)
     mask, scale = keep_mask(x.shape, p)
     return torch.matmul(_KeepOnly.apply(x, mask), other * scale)
