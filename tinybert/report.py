@@ -32,7 +32,7 @@ from tinybert.errors import UserError, require_dir
 from tinybert.evaluate import EVAL_RESULTS, pick_device, read_eval_results
 from tinybert.models.checkpoint import EXTRA_PREFIXES, find_config, find_weight_files, position_limit
 from tinybert.train.loop import METRICS_FILE
-from tinybert.utils.io import atomic_open, atomic_write_json, atomic_write_text
+from tinybert.utils.io import atomic_open, atomic_write_json, atomic_write_text, iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -172,23 +172,7 @@ def weight_bytes(files: Iterable[str]) -> tuple[int, int, int]:
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl`` (blank lines skipped); a line that is not a JSON object is a UserError."""
-    records = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError.at(path, f"not valid JSON ({e.msg}); expected one JSON object per line",
-                                       line=i) from None
-                if not isinstance(record, dict):
-                    raise UserError.at(path, f"expected a JSON object, found {type(record).__name__}", line=i)
-                records.append(record)
-    except UnicodeDecodeError as e:
-        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return records
+    return [record for _, record in iter_jsonl(path)]
 
 
 def _number(v: Any) -> float | None:

@@ -12,7 +12,6 @@ Rows are split on tabs with no quoting (as the original ``csv.reader(quotechar=N
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tinybert.errors import UserError
+from tinybert.utils.io import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -248,23 +248,6 @@ def _iter_csv(path: str) -> Iterator[tuple[int, list[str]]]:
         raise UserError.at(path, f"malformed CSV ({e})") from None
 
 
-def _iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError.at(path, f"not valid JSON ({e.msg} at column {e.colno})", line=n) from None
-                if not isinstance(obj, dict):
-                    raise UserError.at(path, f"expected a JSON object, found {type(obj).__name__}", line=n)
-                yield n, obj
-    except UnicodeDecodeError as e:
-        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
 def _locate(spec: TaskSpec, data_dir: str | os.PathLike, split: str) -> tuple[str, str]:
     """(path, format) of a split's file; missing file -> UserError naming the path."""
     if split not in SPLITS:
@@ -285,7 +268,7 @@ def _locate(spec: TaskSpec, data_dir: str | os.PathLike, split: str) -> tuple[st
 
 def _rows(path: str, fmt: str) -> Iterator[tuple[int, list[str] | dict[str, Any]]]:
     if fmt == "jsonl":
-        return _iter_jsonl(path)
+        return iter_jsonl(path)
     return _iter_csv(path) if fmt == "csv" else iter_tsv(path)
 
 

@@ -72,6 +72,29 @@ def read_json(path: str | os.PathLike, expect: type | None = dict, what: str = "
     return obj
 
 
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file (a UTF-8 byte-order mark is allowed); a
+    line that is not a JSON object, or text that is not UTF-8, is a one-line :class:`UserError` naming the line."""
+    from tinybert.errors import UserError
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError.at(path, f"not valid JSON ({e.msg} at column {e.colno}); expected one JSON "
+                                       "object per line", line=n) from None
+                if not isinstance(obj, dict):
+                    raise UserError.at(path, f"expected a JSON object, found {type(obj).__name__}", line=n)
+                yield n, obj
+    except UnicodeDecodeError as e:
+        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)
