@@ -20,12 +20,18 @@ import torch.nn.functional as F
 MASK_THRESHOLD = -1e2
 
 
+def _clamped_and_keep(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores`` clamped at ``MASK_THRESHOLD`` (-inf and huge negatives become the threshold), and a float mask: 1
+    above the threshold, 0 at or below it. Their product is :func:`zero_masked`."""
+    clamped = scores.clamp(min=MASK_THRESHOLD)
+    return clamped, torch.sign(clamped - MASK_THRESHOLD)
+
+
 def zero_masked(scores: torch.Tensor) -> torch.Tensor:
     """``scores`` with every entry at or below ``MASK_THRESHOLD`` set to 0 (-inf and NaN-free for finite or -inf
     inputs). Arithmetic instead of ``torch.where(scores <= thr, 0, scores)``: on CPU, float comparisons and ``where``
     take several times longer than clamp/sign/mul."""
-    clamped = scores.clamp(min=MASK_THRESHOLD)  # -inf and huge negatives become the threshold
-    keep = torch.sign(clamped - MASK_THRESHOLD)  # 1 above the threshold, 0 at or below it
+    clamped, keep = _clamped_and_keep(scores)
     return clamped * keep
 
 
@@ -48,8 +54,7 @@ class _ZeroedScoreMSE(torch.autograd.Function):
         total = student.new_zeros((), dtype=torch.float64)
         for i in range(0, student.shape[0], rows):
             s, out = student[i:i + rows], grad_base[i:i + rows]
-            clamped = s.clamp(min=MASK_THRESHOLD)
-            keep = torch.sign(clamped - MASK_THRESHOLD)
+            clamped, keep = _clamped_and_keep(s)
             diff = clamped.mul_(keep).sub_(zero_masked(teacher[i:i + rows]))
             flat = diff.reshape(-1)
             total += torch.dot(flat, flat)
