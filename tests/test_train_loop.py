@@ -11,8 +11,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from tinybert.cli.flags import add_training_arguments
+from tinybert.config import from_namespace
 from tinybert.errors import UserError
-from tinybert.train import GlobalBatchSampler, Trainer, TrainingArguments, add_training_arguments, set_seed
+from tinybert.train import GlobalBatchSampler, Trainer, TrainingArguments, set_seed
 from tinybert.train.checkpointing import check_output_dir
 
 
@@ -237,9 +239,10 @@ def test_evaluate_best_model_and_frozen_teacher(tmp_path):
     scores = iter([0.5, 0.9, 0.7, 0.95])  # evaluations at steps 2, 4, 6 and the end (7)
     saved = []
 
-    def evaluate(m):
-        assert m is model and not m.training
-        return {"acc": next(scores), "n": 1}
+    class Evaluate:
+        def evaluate(self, m, step):
+            assert m is model and not m.training
+            return {"acc": next(scores), "n": 1}
 
     def save(m, d):
         saved.append(d)
@@ -254,7 +257,7 @@ def test_evaluate_best_model_and_frozen_teacher(tmp_path):
         return ((m(batch["x"]) - target) ** 2).mean()
 
     args = args_for(tmp_path, max_steps=7, eval_steps=2, save_steps=0, gradient_accumulation_steps=1)
-    trainer = Trainer(args, model, Points(), collate, loss_fn, frozen=[teacher], evaluate_fn=evaluate,
+    trainer = Trainer(args, model, Points(), collate, loss_fn, frozen=[teacher], evaluator=Evaluate(),
                       metric_for_best="acc", save_fn=save)
     assert not any(p.requires_grad for p in teacher.parameters())
     assert {id(p) for p in teacher.parameters()}.isdisjoint(id(p) for p in trainer.params)
@@ -280,9 +283,14 @@ def test_save_fn_final_model_without_metric(tmp_path):
     assert calls == [[]]  # once, at the end, into an empty staging dir
 
 
+class ConstantAcc:
+    def evaluate(self, model, step):
+        return {"acc": 0.0}
+
+
 def test_save_every_eval_publishes_the_latest_model(tmp_path):
-    """With no evaluate_fn, save_every_eval publishes at every eval_steps boundary and at the end (steps 2, 4, 5)."""
-    for name, evaluate_fn in (("plain", None), ("evaluated", lambda m: {"acc": 0.0})):
+    """With no evaluator, save_every_eval publishes at every eval_steps boundary and at the end (steps 2, 4, 5)."""
+    for name, evaluator in (("plain", None), ("evaluated", ConstantAcc())):
         out = tmp_path / name
         set_seed(0)
         calls, box = [], {}  # calls: (step, what output_dir held when save_fn ran, head bias)
@@ -294,7 +302,7 @@ def test_save_every_eval_publishes_the_latest_model(tmp_path):
             open(os.path.join(d, "model.txt"), "w").write(str(step))
 
         trainer = Trainer(args_for(out, max_steps=5, eval_steps=2), Net(), Points(), collate, make_loss(),
-                          evaluate_fn=evaluate_fn, save_fn=save, save_every_eval=True)
+                          evaluator=evaluator, save_fn=save, save_every_eval=True)
         box["trainer"] = trainer
         trainer.train()
         # each publish replaced the previous one: output_dir held the step of the last publish, and ends with 5
@@ -308,7 +316,7 @@ def test_save_every_eval_publishes_the_latest_model(tmp_path):
             save_fn=lambda m, d: calls.append(1)).train()
     assert calls == [1]
     with pytest.raises(ValueError, match="save_every_eval"):
-        Trainer(args_for(tmp_path), Net(), Points(), collate, make_loss(), evaluate_fn=lambda m: {"acc": 0.0},
+        Trainer(args_for(tmp_path), Net(), Points(), collate, make_loss(), evaluator=ConstantAcc(),
                 metric_for_best="acc", save_every_eval=True)
 
 
@@ -412,9 +420,9 @@ def test_argparse_helper_uses_original_names_and_recipe_defaults():
     add_training_arguments(parser, defaults={"learning_rate": 1e-4, "optimizer": "lamb"})
     ns = parser.parse_args(["--output_dir", "o", "--train_batch_size", "64", "--eval_step", "5", "--no_cuda",
                             "--gradient_accumulation_steps", "2", "--num_train_epochs", "2.5", "--bf16"])
-    args = TrainingArguments.from_namespace(ns)
+    args = from_namespace(TrainingArguments, ns)
     assert (args.output_dir, args.train_batch_size, args.eval_steps, args.no_cuda) == ("o", 64, 5, True)
     assert (args.learning_rate, args.optimizer, args.num_train_epochs, args.bf16) == (1e-4, "lamb", 2.5, True)
-    assert TrainingArguments.from_namespace(ns, output_dir="x").output_dir == "x"
+    assert from_namespace(TrainingArguments, ns, output_dir="x").output_dir == "x"
     with pytest.raises(ValueError, match="unknown training defaults"):
         add_training_arguments(argparse.ArgumentParser(), defaults={"lr": 1})

@@ -14,8 +14,18 @@ class UserError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(" ".join(str(message).split()))  # always one line
+        self.field = field  # the config field the message names first (the CLI may show its flag instead)
+
+    @classmethod
+    def of_field(cls, field: str, message: str, path: str | os.PathLike | None = None) -> UserError:
+        """An error about config field ``field``: ``"[path: ]field message"``.
+
+        Library code names config fields, never flags; :func:`tinybert.cli.run_command` shows ``--flag`` in place
+        of the field name when the command has a flag for it."""
+        where = f"{os.fspath(path)}: " if path is not None else ""
+        return cls(f"{where}{field} {message}", field=field)
 
     @classmethod
     def at(cls, path: str | os.PathLike, message: str, line: int | None = None) -> UserError:

@@ -5,7 +5,7 @@
 - :func:`encode_split`: one split of a task as a :class:`TaskDataset` (items carry ``index``).
 - :func:`predict_logits`: batched inference of any classifier over a dataset (length-sorted batches, dynamic padding,
   ``inference_mode``, optional autocast), logits back in dataset order. Evaluation and the teacher-logit cache use it.
-- :class:`DevEvaluator`: the ``evaluate_fn`` of the training loop: every dev split of the task (MNLI: matched and
+- :class:`DevEvaluator`: the evaluator of the training loop: every dev split of the task (MNLI: matched and
   mismatched, each reported), its metrics and ``eval_loss``; :func:`best_metric_key` names the one that decides.
 - :func:`write_eval_results` (``eval_results.txt``, ``key = value`` lines as the original) and
   :func:`write_predictions` (GLUE submission files ``{TASK}.tsv``: ``index<TAB>prediction``).
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinybert.data.task_features import IGNORE_INDEX, TaskDataset, collate, model_inputs
-from tinybert.data.tasks import KNOWN_TASKS, TaskSpec, get_task, read_examples, resolve_task
+from tinybert.data.tasks import TaskSpec, get_task, read_examples, resolve_task
 from tinybert.errors import UserError
 from tinybert.metrics import compute_task_metrics, main_metric
 from tinybert.utils.io import atomic_open, atomic_write_text
@@ -42,24 +42,6 @@ GLUE_SUBMISSION = {
 
 
 # ----------------------------------------------------------------------------------------------------- task setup
-
-
-def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """The task flags shared by ``finetune`` and ``task-distill`` (original TinyBERT names and defaults)."""
-    g = parser.add_argument_group("task")
-    a = g.add_argument
-    a("--task_name", required=True, help=f"one of: {', '.join(KNOWN_TASKS)}")
-    a("--data_dir", required=True, help="folder holding the task's train.tsv / dev.tsv (GLUE/CLUE layout)")
-    a("--max_seq_length", type=int, default=128, help="longer inputs are truncated (default %(default)s)")
-    a("--do_lower_case", action="store_true",
-      help="lower-case the input (default: the model folder's tokenizer setting, or guessed from its vocabulary)")
-    a("--aug_train", action="store_true", help="train on train_aug.tsv (data augmentation output)")
-    a("--eval_batch_size", type=int, default=32, help="evaluation batch size (default %(default)s)")
-    a("--text_columns", default=None, help="generic task: one or two text columns (0-based indices or names)")
-    a("--label_column", default=None, help="generic task: the label column")
-    a("--labels", default=None, help="generic task: comma-separated label list (default: the train file's labels)")
-    a("--output_mode", choices=("classification", "regression"), default="classification",
-      help="generic task: classification or regression (default %(default)s)")
 
 
 def load_task(args: argparse.Namespace) -> TaskSpec:
@@ -167,29 +149,30 @@ def best_metric_key(spec: TaskSpec) -> str:
 
 
 class DevEvaluator:
-    """``evaluate_fn`` for the training loop: metrics on every dev split, remembered in :attr:`last`.
+    """The training loop's :class:`~tinybert.train.Evaluator`: metrics on every dev split, remembered in
+    :attr:`last`, with the optimizer step as ``global_step``.
 
     Single-dev tasks report plain keys (``acc``, ``eval_loss``); tasks with several dev sets prefix each with its
-    name (``mnli_acc``, ``mnli-mm_acc``), none replacing another. ``model_of`` picks the classifier to run from
-    the trained module (e.g. ``student.model``); ``step_fn`` gives the global step recorded in the results.
+    name (``mnli_acc``, ``mnli-mm_acc``), none replacing another. A TinyBERT student is evaluated through its
+    classifier (``student.model``).
     """
 
     def __init__(self, spec: TaskSpec, sets: Mapping[str, TaskDataset], batch_size: int,
-                 model_of: Callable[[nn.Module], nn.Module] = lambda m: m,
-                 step_fn: Callable[[], int] | None = None, amp_dtype: torch.dtype | None = None) -> None:
-        self.spec, self.sets, self.batch_size = spec, dict(sets), batch_size
-        self.model_of, self.step_fn, self.amp_dtype = model_of, step_fn, amp_dtype
+                 amp_dtype: torch.dtype | None = None) -> None:
+        self.spec, self.sets, self.batch_size, self.amp_dtype = spec, dict(sets), batch_size, amp_dtype
         self.last: dict[str, float] = {}
 
-    def __call__(self, model: nn.Module) -> dict[str, float]:
-        clf = self.model_of(model)
+    def evaluate(self, model: nn.Module, step: int | None = None) -> dict[str, float]:
+        from tinybert.models.student import TinyBertStudent
+
+        clf = model.model if isinstance(model, TinyBertStudent) else model
         result: dict[str, float] = {}
         for split, ds in self.sets.items():
             logits = predict_logits(clf, ds, self.batch_size, amp_dtype=self.amp_dtype, desc=f"eval {split}")
             metrics = score(self.spec, logits, ds.features["labels"].numpy())
             result.update({_prefix(self.spec, split) + k: v for k, v in metrics.items()})
-        if self.step_fn is not None:
-            result["global_step"] = float(self.step_fn())
+        if step is not None:
+            result["global_step"] = float(step)
         self.last = result
         logger.info("dev: %s", format_results(result, sep=", "))
         return result
@@ -281,4 +264,4 @@ def evaluate_folder(model: nn.Module, spec: TaskSpec, data_dir: str, tokenizer: 
                     batch_size: int, device: torch.device) -> dict[str, float]:
     """Metrics of a classifier on every dev split of a task (as :class:`DevEvaluator` reports them)."""
     model.to(device)
-    return DevEvaluator(spec, dev_sets(spec, data_dir, tokenizer, max_seq_length), batch_size)(model)
+    return DevEvaluator(spec, dev_sets(spec, data_dir, tokenizer, max_seq_length), batch_size).evaluate(model)

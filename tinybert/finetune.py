@@ -13,6 +13,7 @@ import os
 
 from torch import nn
 
+from tinybert.config.base import from_namespace
 from tinybert.data.task_features import collate
 from tinybert.data.tasks import label_maps
 from tinybert.errors import UserError
@@ -80,9 +81,8 @@ def run_finetune(args: argparse.Namespace) -> TrainResult:
         save_model(m, directory, tokenizer=tokenizer)
         write_eval_results(directory, evaluator.last)
 
-    trainer = Trainer(TrainingArguments.from_namespace(args), model, train, collate, loss_fn, evaluate_fn=evaluator,
+    trainer = Trainer(from_namespace(TrainingArguments, args), model, train, collate, loss_fn, evaluator=evaluator,
                       metric_for_best=best_metric_key(spec), save_fn=save)
-    evaluator.step_fn = lambda: trainer.scheduler.last_epoch
     result = trainer.train()
     logger.info("best %s = %s at step %s; model in %s", best_metric_key(spec), result.best_metric, result.best_step,
                 args.output_dir)

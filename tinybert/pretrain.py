@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinybert.config.base import from_namespace
 from tinybert.errors import UserError
 from tinybert.utils.io import read_json
 
@@ -270,7 +271,7 @@ def run_pretraining(args: argparse.Namespace):
     UerDistributed(args.world_size, args.gpu_ranks, args.master_ip).check()
     if args.target not in TARGETS:
         raise UserError(f"unknown --target {args.target!r}; one of: {', '.join(TARGETS)}")
-    targs = TrainingArguments.from_namespace(args, output_dir=args.output_dir, **warmup_overrides(args.warmup))
+    targs = from_namespace(TrainingArguments, args, output_dir=args.output_dir, **warmup_overrides(args.warmup))
     check_output_dir(args.output_dir, args.overwrite_output_dir, args.resume)  # before any work
     require_dir(args.dataset_path, "pregenerated data directory (--dataset_path)")
     if args.pretrained_model_path:

@@ -1,8 +1,10 @@
 """The ``tinybert`` command: one module per subcommand, imported only when that subcommand runs.
 
 Each module in :data:`COMMANDS` defines ``add_arguments(parser: argparse.ArgumentParser) -> None`` and
-``run(args: argparse.Namespace) -> int | None``. User errors (:class:`tinybert.errors.UserError`) become one line on
-stderr and exit status 2, without a traceback.
+``run(args: argparse.Namespace) -> int | None``; ``run`` only maps the flags onto a recipe's config
+(:func:`tinybert.config.from_namespace`) and calls the recipe. Building a parser imports neither torch nor
+transformers. User errors (:class:`tinybert.errors.UserError`) become one line on stderr and exit status 2, without
+a traceback; a config field named by the error is shown as its flag.
 """
 
 from __future__ import annotations
@@ -51,16 +53,30 @@ def build_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def flag_message(error: UserError, parser: argparse.ArgumentParser | None) -> str:
+    """The error's text with the config field it names shown as the command's flag (``learning_rate`` ->
+    ``--learning_rate``), when the command has a flag for that field."""
+    text = str(error)
+    if error.field and parser is not None:
+        for action in parser._actions:
+            if action.dest == error.field and action.option_strings:
+                flag = next((o for o in action.option_strings if o.lstrip("-") == error.field),
+                            action.option_strings[-1])
+                return text.replace(error.field, flag, 1)
+    return text
+
+
 def run_command(name: str, argv: list[str] | None = None, prog: str | None = None) -> int:
     """Parse ``argv`` for subcommand ``name`` and run it; return the exit status."""
     _setup_logging()
+    parser = None
     try:
         parser = build_parser(name, prog)
         args = parser.parse_args(argv)
         status = args._run(args)
         return int(status or 0)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {flag_message(e, parser)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ logger = logging.getLogger("tinybert.general_distill")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tinybert.train.args import add_training_arguments
+    from tinybert.cli.flags import add_training_arguments
 
     a = parser.add_argument
     a("--pregenerated_data", required=True, help="directory written by pregenerate_training_data.py")
@@ -46,6 +46,7 @@ def describe_pair(teacher_config, student_config) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinybert.config.base import from_namespace
     from tinybert.data.pregenerated import EpochPregeneratedData, collate_trimmed
     from tinybert.distill.layer_map import load_layer_map
     from tinybert.distill.objective import IntermediateObjective
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from tinybert.models.view import frozen
     from tinybert.train import Trainer, TrainingArguments, check_output_dir, set_seed
 
-    targs = TrainingArguments.from_namespace(args, output_dir=args.output_dir)
+    targs = from_namespace(TrainingArguments, args, output_dir=args.output_dir)
     check_output_dir(args.output_dir, args.overwrite_output_dir, args.resume)  # before any work
     require_dir(args.pregenerated_data, "pregenerated data directory")
     set_seed(args.seed)

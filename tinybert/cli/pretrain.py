@@ -15,8 +15,8 @@ TRAINING_DEFAULTS = {"optimizer": "lamb", "schedule": "poly", "learning_rate": 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tinybert.cli.flags import add_training_arguments
     from tinybert.pretrain import MODEL_TYPES, PRESETS, TARGETS
-    from tinybert.train.args import add_training_arguments
 
     a = parser.add_argument
     a("--dataset_path", required=True,

@@ -14,8 +14,7 @@ TRAINING_DEFAULTS = {"learning_rate": 5e-5, "train_batch_size": 32, "num_train_e
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tinybert.evaluate import add_task_arguments
-    from tinybert.train.args import add_training_arguments
+    from tinybert.cli.flags import add_task_arguments, add_training_arguments
 
     a = parser.add_argument
     a("--teacher_model", default=None, help="fine-tuned teacher folder (a BERT/NEZHA classifier for the task)")

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinybert.config.base import from_namespace
 from tinybert.data.task_features import TaskDataset, collate, model_inputs
 from tinybert.data.tasks import TaskSpec, check_label_map, label_maps
 from tinybert.distill.layer_map import load_layer_map
@@ -135,7 +136,7 @@ def check_teacher(teacher: nn.Module, spec: TaskSpec, sets: Mapping[str, TaskDat
                   device: torch.device) -> dict[str, float]:
     """Score the teacher on dev and warn loudly when its main metric is within a few points of chance."""
     teacher.to(device)
-    result = DevEvaluator(spec, sets, batch_size)(teacher)
+    result = DevEvaluator(spec, sets, batch_size).evaluate(teacher)
     key = best_metric_key(spec)
     labels = next(iter(sets.values())).features["labels"].numpy()
     chance = chance_level(spec, labels)
@@ -311,8 +312,8 @@ def run_task_distill(args: argparse.Namespace) -> TrainResult | dict[str, float]
     cached = stage == 2 and not args.no_logits_cache
 
     # 4. The one training loop: stage 1 publishes the latest student at every eval step, stage 2 the best one.
-    targs = TrainingArguments.from_namespace(args)
-    evaluator = DevEvaluator(spec, dev, args.eval_batch_size, model_of=lambda s: s.model)
+    targs = from_namespace(TrainingArguments, args)
+    evaluator = DevEvaluator(spec, dev, args.eval_batch_size)
 
     def save(model: nn.Module, directory: str) -> None:
         model.save_pretrained(directory, tokenizer=tokenizer)
@@ -320,10 +321,9 @@ def run_task_distill(args: argparse.Namespace) -> TrainResult | dict[str, float]
             write_eval_results(directory, evaluator.last)
 
     trainer = Trainer(targs, student, train, collate, loss_fn, frozen=() if cached else (teacher,),
-                      evaluate_fn=evaluator if stage == 2 else None,
+                      evaluator=evaluator if stage == 2 else None,
                       metric_for_best=best_metric_key(spec) if stage == 2 else None, save_fn=save,
                       save_every_eval=stage == 1)
-    evaluator.step_fn = lambda: trainer.scheduler.last_epoch
     if cached:
         os.makedirs(args.output_dir, exist_ok=True)
         key = cache_key(args.teacher_model, train, spec)

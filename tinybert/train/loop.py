@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,11 +26,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from tinybert.config.training import TrainingArguments
 from tinybert.errors import UserError
 from tinybert.models.dropout import fast_cpu_dropout
 from tinybert.train import checkpointing as ckpt
 from tinybert.train import distributed as tdist
-from tinybert.train.args import TrainingArguments
 from tinybert.train.optim import build_optimizer, build_scheduler
 from tinybert.utils.io import atomic_open
 from tinybert.utils.memory import keep_freed_memory
@@ -41,6 +41,14 @@ METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
 LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, Mapping[str, Any]]"]
+
+
+class Evaluator(Protocol):
+    """What the loop asks of an evaluator: metrics of the (unwrapped, eval-mode) model after optimizer step ``step``.
+
+    Called on rank 0 every ``eval_steps`` and at the end, under ``torch.no_grad()``."""
+
+    def evaluate(self, model: nn.Module, step: int) -> Mapping[str, float]: ...
 
 
 def set_seed(seed: int) -> None:
@@ -73,22 +81,23 @@ class GlobalBatchSampler(Sampler[list[int]]):
 
     def __init__(self, num_samples: int, global_batch: int, world_size: int, rank: int, accumulation: int,
                  seed: int, epoch: int, start_step: int = 0) -> None:
-        self.n, self.B, self.W, self.r, self.A = num_samples, global_batch, world_size, rank, accumulation
-        self.b = global_batch // (world_size * accumulation)
-        self.seed, self.epoch, self.start = seed, epoch, start_step
+        self.num_samples, self.global_batch = num_samples, global_batch
+        self.world_size, self.rank, self.accumulation = world_size, rank, accumulation
+        self.micro_batch = global_batch // (world_size * accumulation)
+        self.seed, self.epoch, self.start_step = seed, epoch, start_step
         self.steps = steps_per_epoch(num_samples, global_batch)
 
     def __len__(self) -> int:
-        return (self.steps - self.start) * self.A
+        return (self.steps - self.start_step) * self.accumulation
 
     def __iter__(self) -> Iterator[list[int]]:
-        perm = np.random.default_rng([self.seed % 2**63, self.epoch]).permutation(self.n)
-        for s in range(self.start, self.steps):
-            positions = np.arange(s * self.B, (s + 1) * self.B) % self.n
+        perm = np.random.default_rng([self.seed % 2**63, self.epoch]).permutation(self.num_samples)
+        for step in range(self.start_step, self.steps):
+            positions = np.arange(step * self.global_batch, (step + 1) * self.global_batch) % self.num_samples
             batch = perm[positions]
-            for k in range(self.A):
-                lo = (k * self.W + self.r) * self.b
-                yield batch[lo:lo + self.b].tolist()
+            for micro in range(self.accumulation):
+                lo = (micro * self.world_size + self.rank) * self.micro_batch
+                yield batch[lo:lo + self.micro_batch].tolist()
 
 
 def steps_per_epoch(num_samples: int, global_batch: int) -> int:
@@ -116,13 +125,14 @@ class Trainer:
       logging window and over processes.
     - ``frozen``: modules the loss uses but never trains (teachers): moved to the device, eval mode, no grad, not
       wrapped in DDP, not optimised.
-    - ``evaluate_fn(unwrapped_model) -> {name: float}`` runs on rank 0 every ``eval_steps`` and at the end (model in
-      eval mode, no grad); with ``metric_for_best`` (higher is better) the best model is what ``save_fn`` publishes.
+    - ``evaluator`` (an :class:`Evaluator`: ``evaluate(unwrapped_model, step) -> {name: float}``) runs on rank 0
+      every ``eval_steps`` and at the end (model in eval mode, no grad); with ``metric_for_best`` (higher is
+      better) the best model is what ``save_fn`` publishes.
     - ``save_fn(unwrapped_model, directory)`` writes the model folder; the loop gives it an empty staging directory
       and then moves its files into ``output_dir`` (so it never clobbers ``checkpoint/`` or the logs). It runs on
       rank 0 when the metric improves, or once at the end without ``metric_for_best``; with ``save_every_eval``
       (and no ``metric_for_best``) at every ``eval_steps`` boundary and at the end instead, with or without an
-      ``evaluate_fn``, so ``output_dir`` always holds the latest model.
+      ``evaluator``, so ``output_dir`` always holds the latest model.
     """
 
     def __init__(
@@ -134,15 +144,15 @@ class Trainer:
         loss_fn: LossFn,
         *,
         frozen: Sequence[nn.Module] = (),
-        evaluate_fn: Callable[[nn.Module], Mapping[str, float]] | None = None,
+        evaluator: Evaluator | None = None,
         metric_for_best: str | None = None,
         save_fn: Callable[[nn.Module, str], None] | None = None,
         save_every_eval: bool = False,
     ) -> None:
         self.args, self.loss_fn, self.collate_fn = args, loss_fn, collate_fn
-        self.evaluate_fn, self.metric_for_best, self.save_fn = evaluate_fn, metric_for_best, save_fn
-        if metric_for_best is not None and evaluate_fn is None:
-            raise ValueError("metric_for_best needs an evaluate_fn")
+        self.evaluator, self.metric_for_best, self.save_fn = evaluator, metric_for_best, save_fn
+        if metric_for_best is not None and evaluator is None:
+            raise ValueError("metric_for_best needs an evaluator")
         if save_every_eval and metric_for_best is not None:
             raise ValueError("save_every_eval (the latest model) and metric_for_best (the best) exclude each other")
         self.save_every_eval = save_every_eval
@@ -194,13 +204,13 @@ class Trainer:
             return self._train()
 
     def _train(self) -> TrainResult:
-        a, d, out = self.args, self.dist, self.args.output_dir
-        B, A = a.train_batch_size, a.gradient_accumulation_steps
+        args, dist, out = self.args, self.dist, self.args.output_dir
+        global_batch, accumulation = args.train_batch_size, args.gradient_accumulation_steps
 
         # 1. Fresh start or resume (every process reads the same files; rank 0 clears a discarded run).
-        resume = ckpt.check_output_dir(out, a.overwrite_output_dir, a.resume)
+        resume = ckpt.check_output_dir(out, args.overwrite_output_dir, args.resume)
         tdist.barrier()
-        if d.is_main:
+        if dist.is_main:
             if not resume:
                 _clear_run(out)
             os.makedirs(out, exist_ok=True)
@@ -211,25 +221,25 @@ class Trainer:
         if resume:
             state, rng = self._load(out)
         else:
-            set_seed(a.seed + d.rank)  # per rank, so dropout masks differ between processes
+            set_seed(args.seed + dist.rank)  # per rank, so dropout masks differ between processes
         step, epoch, step_in_epoch = state["global_step"], state["epoch"], state["step_in_epoch"]
         best, best_step = state["best_metric"], state["best_step"]
 
         # 2. Wrap the trainable model (only it) for DDP; frozen modules stay as they are.
         model: nn.Module = self.model
-        if d.distributed:
+        if dist.distributed:
             model = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                         find_unused_parameters=False)
         model.train()
 
         # 3. Logging: metrics.jsonl (appended, cut back to the resumed step), TensorBoard, tqdm, all on rank 0.
         writer, metrics_file, bar = None, None, None
-        if d.is_main:
+        if dist.is_main:
             metrics_file = _open_metrics(os.path.join(out, METRICS_FILE), keep_upto=step)
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(os.path.join(out, TENSORBOARD_DIR), purge_step=step + 1 if step else None)
-            if a.progress_bar:
+            if args.progress_bar:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=self.total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
@@ -241,36 +251,38 @@ class Trainer:
             ckpt.restore_rng_state(rng)  # last thing before training: nothing above may draw random numbers
 
         logger.info("training %d steps (%d per epoch), global batch %d = %d processes x %d accumulation x %d, on %s",
-                    self.total_steps, self.steps_per_epoch, B, d.world_size, A, self.micro_batch_size, self.device)
+                    self.total_steps, self.steps_per_epoch, global_batch, dist.world_size, accumulation,
+                    self.micro_batch_size, self.device)
         try:
             while step < self.total_steps:
                 if hasattr(self.train_dataset, "set_epoch"):  # e.g. pregenerated data: one file set per epoch
                     self.train_dataset.set_epoch(epoch)
-                sampler = GlobalBatchSampler(len(self.train_dataset), B, d.world_size, d.rank, A, a.seed, epoch,
-                                             step_in_epoch)
+                sampler = GlobalBatchSampler(len(self.train_dataset), global_batch, dist.world_size, dist.rank,
+                                             accumulation, args.seed, epoch, step_in_epoch)
                 loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
-                                    num_workers=a.num_workers, pin_memory=self.device.type == "cuda",
-                                    generator=torch.Generator().manual_seed(a.seed * 1_000_003 + epoch * 1009 + d.rank))
+                                    num_workers=args.num_workers, pin_memory=self.device.type == "cuda",
+                                    generator=torch.Generator().manual_seed(
+                                        args.seed * 1_000_003 + epoch * 1009 + dist.rank))
                 batches = iter(loader)
                 epoch_steps = sampler.steps  # may differ from epoch 0 when set_epoch changes the data
                 while step_in_epoch < epoch_steps and step < self.total_steps:
-                    # 4. One optimizer step: A micro-batches, gradients synchronised on the last one only.
+                    # 4. One optimizer step: `accumulation` micro-batches, gradients synchronised on the last one.
                     lr = self.optimizer.param_groups[0]["lr"]
-                    for k in range(A):
+                    for micro in range(accumulation):
                         batch = _to_device(next(batches), self.device)
-                        sync = k == A - 1
-                        with contextlib.nullcontext() if sync or not d.distributed else model.no_sync():
+                        sync = micro == accumulation - 1
+                        with contextlib.nullcontext() if sync or not dist.distributed else model.no_sync():
                             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                                 enabled=self.amp_dtype is not None):
                                 loss, scalars = _split(self.loss_fn(model, batch))
-                            self.scaler.scale(loss / A).backward()
+                            self.scaler.scale(loss / accumulation).backward()
                         for name, value in {"loss": loss, **scalars}.items():
                             value = torch.as_tensor(value, device=self.device).detach().float()
                             window[name] = window[name] + value if name in window else value
                         count += 1
                     self.scaler.unscale_(self.optimizer)
-                    if a.max_grad_norm > 0:
-                        torch.nn.utils.clip_grad_norm_(self.params, a.max_grad_norm)
+                    if args.max_grad_norm > 0:
+                        torch.nn.utils.clip_grad_norm_(self.params, args.max_grad_norm)
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
                     self.scheduler.step()
@@ -281,7 +293,7 @@ class Trainer:
                     done = step >= self.total_steps
 
                     # 5. Log, evaluate, checkpoint.
-                    if step % a.logging_steps == 0 or done:
+                    if step % args.logging_steps == 0 or done:
                         sums, total = self._reduce(window, count)
                         logs = {k: v / total for k, v in sums.items()}
                         window, count = {}, 0
@@ -289,10 +301,10 @@ class Trainer:
                         self._log(writer, metrics_file, {"step": step, "epoch": epoch, "lr": lr, **logs})
                         if bar is not None:
                             bar.set_postfix(loss=f"{last_loss:.4g}", lr=f"{lr:.3g}")
-                    at_eval = (a.eval_steps > 0 and step % a.eval_steps == 0) or done
-                    if self.evaluate_fn is not None and at_eval:
-                        if d.is_main:
-                            last_eval = self._evaluate()
+                    at_eval = (args.eval_steps > 0 and step % args.eval_steps == 0) or done
+                    if self.evaluator is not None and at_eval:
+                        if dist.is_main:
+                            last_eval = self._evaluate(step)
                             if last_eval:
                                 self._log(writer, metrics_file, {"step": step, **{f"eval_{k}": v for k, v in
                                                                                    last_eval.items()}})
@@ -303,9 +315,9 @@ class Trainer:
                                     self._publish()
                                     logger.info("step %d: new best %s = %.6g", step, self.metric_for_best, value)
                         model.train()
-                    if d.is_main and self.metric_for_best is None and (done or (self.save_every_eval and at_eval)):
+                    if dist.is_main and self.metric_for_best is None and (done or (self.save_every_eval and at_eval)):
                         self._publish()  # the latest model: at the end, or at every eval step with save_every_eval
-                    if (a.save_steps > 0 and step % a.save_steps == 0) or done:
+                    if (args.save_steps > 0 and step % args.save_steps == 0) or done:
                         at_end = step_in_epoch == epoch_steps  # the data position is the next batch
                         self._save(out, {"global_step": step, "epoch": epoch + at_end,
                                          "step_in_epoch": 0 if at_end else step_in_epoch, "best_metric": best,
@@ -322,28 +334,28 @@ class Trainer:
 
         wall = time.perf_counter() - t0
         return TrainResult(global_step=step, loss=last_loss, best_metric=best, best_step=best_step, wall_time=wall,
-                           samples_per_second=(step - start_step) * B / wall if wall > 0 else 0.0,
+                           samples_per_second=(step - start_step) * global_batch / wall if wall > 0 else 0.0,
                            eval_metrics=dict(last_eval))
 
     # ------------------------------------------------------------------ helpers
     def _load(self, out: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        a, d = self.args, self.dist
-        state, training_state, rng = ckpt.load_checkpoint(out, self.model, d.rank, self.device)
-        if state.get("train_batch_size", a.train_batch_size) != a.train_batch_size:
+        args, dist = self.args, self.dist
+        state, training_state, rng = ckpt.load_checkpoint(out, self.model, dist.rank, self.device)
+        if state.get("train_batch_size", args.train_batch_size) != args.train_batch_size:
             raise UserError.at(ckpt.checkpoint_dir(out), f"was written with --train_batch_size "
                                f"{state['train_batch_size']}; resume with it or pass --overwrite_output_dir")
-        if state.get("seed", a.seed) != a.seed:
+        if state.get("seed", args.seed) != args.seed:
             logger.warning("resuming a run started with --seed %s under --seed %s: the data order changes",
-                           state["seed"], a.seed)
+                           state["seed"], args.seed)
         self.optimizer.load_state_dict(training_state["optimizer"])
         self.scheduler.load_state_dict(training_state["scheduler"])
         if training_state.get("scaler"):
             self.scaler.load_state_dict(training_state["scaler"])
         if rng is None:
             logger.warning("checkpoint has no RNG state for rank %d (it was written by %s processes); reseeding",
-                           d.rank, state.get("world_size"))
-            set_seed(a.seed + d.rank + state["global_step"])
-        if not d.is_main:  # rank 0 carries the (already reduced) partial log window
+                           dist.rank, state.get("world_size"))
+            set_seed(args.seed + dist.rank + state["global_step"])
+        if not dist.is_main:  # rank 0 carries the (already reduced) partial log window
             state["log_window"], state["log_count"] = {}, 0
         logger.info("resuming from %s at step %d (epoch %d, step %d in epoch)", ckpt.checkpoint_dir(out),
                     state["global_step"], state["epoch"], state["step_in_epoch"])
@@ -382,10 +394,10 @@ class Trainer:
                 writer.add_scalar(tag, v, step)
 
     @torch.no_grad()
-    def _evaluate(self) -> dict[str, float]:
+    def _evaluate(self, step: int) -> dict[str, float]:
         self.model.eval()
         try:
-            return {k: float(v) for k, v in self.evaluate_fn(self.model).items()}  # type: ignore[misc]
+            return {k: float(v) for k, v in self.evaluator.evaluate(self.model, step).items()}  # type: ignore[union-attr]
         finally:
             self.model.train()
 

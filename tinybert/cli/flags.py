@@ -1,81 +1,18 @@
-"""Training arguments shared by every recipe, and the argparse flags that fill them (original TinyBERT names)."""
+"""Flag groups several commands share: training (the one loop's flags) and task (which data, how encoded).
+
+Flags keep the original TinyBERT scripts' names; their destinations are the config fields they fill, and their
+defaults are read from the configs, so a command and a Python user of the same recipe get the same defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
-from tinybert.errors import UserError
-
-OPTIMIZERS = ("adamw", "lamb", "bertadam")
-SCHEDULES = ("linear", "poly", "constant")
-
-
-@dataclass
-class TrainingArguments:
-    """Everything the one training loop needs besides the model, the data and the loss.
-
-    ``train_batch_size`` is the GLOBAL batch of one optimizer step (as the original ``--train_batch_size``): each
-    process runs micro-batches of ``train_batch_size // (world_size * gradient_accumulation_steps)`` samples.
-    """
-
-    output_dir: str
-    train_batch_size: int = 32
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    num_train_epochs: float = 3.0
-    max_steps: int = 0  # > 0 overrides num_train_epochs
-    warmup_proportion: float = 0.1
-    warmup_steps: int = 0  # > 0 overrides warmup_proportion
-    schedule: str = "linear"  # linear | poly | constant
-    poly_power: float = 1.0
-    optimizer: str = "adamw"  # adamw | lamb | bertadam
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-6
-    max_grad_norm: float = 1.0  # global-norm clipping; 0 disables
-    bf16: bool = False
-    fp16: bool = False
-    no_cuda: bool = False
-    seed: int = 42
-    save_steps: int = 1000  # checkpoint every N optimizer steps (and always at the end); 0: only at the end
-    eval_steps: int = 0  # with an evaluate_fn: evaluate every N optimizer steps and at the end; 0: only at the end
-    logging_steps: int = 50
-    overwrite_output_dir: bool = False
-    resume: bool = False  # require a checkpoint to resume from (resuming is automatic whenever one exists)
-    num_workers: int = 0
-    ddp_timeout: int = 1800  # seconds a collective may wait (rank 0 evaluates while the others wait)
-    progress_bar: bool = True
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"unknown optimizer {self.optimizer!r}; one of: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"unknown schedule {self.schedule!r}; one of: {', '.join(SCHEDULES)}")
-        positive = {"train_batch_size": self.train_batch_size, "gradient_accumulation_steps":
-                    self.gradient_accumulation_steps, "logging_steps": self.logging_steps}
-        for name, value in positive.items():
-            if value < 1:
-                raise UserError(f"--{name} must be >= 1, got {value}")
-        if self.fp16 and self.bf16:
-            raise UserError("--fp16 and --bf16 exclude each other; pass one")
-        if not 0.0 <= self.warmup_proportion < 1.0:
-            raise UserError(f"--warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise UserError("nothing to train: pass --max_steps > 0 or --num_train_epochs > 0")
-        if self.max_grad_norm < 0:
-            raise UserError(f"--max_grad_norm must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
-
-    @classmethod
-    def from_namespace(cls, ns: argparse.Namespace, **overrides: Any) -> TrainingArguments:
-        """Build from parsed flags: every field found in ``ns`` (by name), then ``overrides`` (e.g. output_dir)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in vars(ns).items() if k in names and v is not None}
-        values.update(overrides)
-        return cls(**values)
+from tinybert.config.task import TaskConfig
+from tinybert.config.training import OPTIMIZERS, SCHEDULES, TrainingArguments
+from tinybert.data.tasks import KNOWN_TASKS
 
 
 def add_training_arguments(
@@ -84,8 +21,8 @@ def add_training_arguments(
     """Add the shared training flags (original TinyBERT names) to ``parser`` in a group "training".
 
     ``defaults`` maps field names to recipe defaults (e.g. ``{"learning_rate": 1e-4, "optimizer": "lamb"}``).
-    ``--output_dir`` is left to the recipe. A recipe that knows other names (UER's ``--total_steps``) may add them
-    itself with ``dest="max_steps"``. Read the result with :meth:`TrainingArguments.from_namespace`.
+    ``--output_dir`` is left to the command. A command that knows other names (UER's ``--total_steps``) may add them
+    itself with ``dest="max_steps"``. The parsed flags fill a config with :func:`tinybert.config.from_namespace`.
     """
     d = {f.name: f.default for f in dataclasses.fields(TrainingArguments) if f.name != "output_dir"}
     unknown = set(defaults or {}) - set(d)
@@ -138,3 +75,23 @@ def add_training_arguments(
     a("--ddp_timeout", type=int, default=d["ddp_timeout"],
       help="seconds a process may wait for the others (default %(default)s)")
     return g
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """The task flags shared by ``finetune`` and ``task-distill`` (original TinyBERT names and defaults)."""
+    d = {f.name: f.default for f in dataclasses.fields(TaskConfig)}
+    g = parser.add_argument_group("task")
+    a = g.add_argument
+    a("--task_name", required=True, help=f"one of: {', '.join(KNOWN_TASKS)}")
+    a("--data_dir", required=True, help="folder holding the task's train.tsv / dev.tsv (GLUE/CLUE layout)")
+    a("--max_seq_length", type=int, default=d["max_seq_length"],
+      help="longer inputs are truncated (default %(default)s)")
+    a("--do_lower_case", action="store_true",
+      help="lower-case the input (default: the model folder's tokenizer setting, or guessed from its vocabulary)")
+    a("--aug_train", action="store_true", help="train on train_aug.tsv (data augmentation output)")
+    a("--eval_batch_size", type=int, default=d["eval_batch_size"], help="evaluation batch size (default %(default)s)")
+    a("--text_columns", default=None, help="generic task: one or two text columns (0-based indices or names)")
+    a("--label_column", default=None, help="generic task: the label column")
+    a("--labels", default=None, help="generic task: comma-separated label list (default: the train file's labels)")
+    a("--output_mode", choices=("classification", "regression"), default="classification",
+      help="generic task: classification or regression (default %(default)s)")

@@ -1,0 +1,10 @@
+"""One module per job, each a function that reads top to bottom (load, build, train, publish), takes a typed
+config (:mod:`tinybert.config`) and returns a result. The CLI and Python users call the same functions.
+
+:data:`PUBLIC` maps the public names (``from tinybert import ...``) to the module defining them; nothing here
+imports torch until a recipe runs.
+"""
+
+from __future__ import annotations
+
+PUBLIC: dict[str, str] = {}
