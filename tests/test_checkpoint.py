@@ -278,7 +278,7 @@ def test_hf4_nezha_folder_with_stale_buffers(tmp_path):
     torch.testing.assert_close(model.nezha.encoder.layer[0].attention.output.LayerNorm.weight,
                                stored["nezha.encoder.layer.0.attention.output.LayerNorm.weight"], rtol=0, atol=0)
     assert_placed(model.state_dict(), stored, lambda k: None if ".pooler." in k else k)  # MLM models have no pooler
-    # NEZHA saved by us loads in AutoModel (registered on `import tinybert`) with the same outputs
+    # NEZHA saved by us loads in AutoModel (registered on importing `tinybert.models`) with the same outputs
     from transformers import AutoModelForMaskedLM
 
     out = tmp_path / "hfnz_out"

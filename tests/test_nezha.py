@@ -17,7 +17,7 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
-import tinybert  # noqa: F401 - registers NEZHA with the Auto classes
+import tinybert.models  # noqa: F401 - registers NEZHA with the Auto classes
 from tinybert.errors import UserError
 from tinybert.models import nezha as nz
 from tinybert.models.nezha import (

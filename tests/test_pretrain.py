@@ -10,7 +10,7 @@ import torch
 from ddp_launch import run_two_ranks
 from safetensors.torch import load_file
 
-import tinybert  # noqa: F401  (registers NEZHA with the Auto classes)
+import tinybert.models  # noqa: F401  (registers NEZHA with the Auto classes)
 import tinybert.pretrain as recipe
 from tinybert.cli import run_command
 from tinybert.data.pregenerated import EpochPregeneratedData, collate_pretraining
