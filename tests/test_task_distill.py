@@ -215,11 +215,11 @@ def test_stsb_stage2_loss_is_mse_to_teacher_predictions(tmp_path):
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
     t = BertForSequenceClassification.from_pretrained(teacher).eval()
     torch.manual_seed(7)  # the student's regression head is initialised with the run's seed
-    from tinybert.distill.task import load_task_student
+    from tinybert.models.classifier import load_task_student
 
     s = load_task_student(student, spec, 32, None).model.train()
     torch.manual_seed(7)  # the loop seeds the dropout stream with seed + rank
-    from tinybert.models.dropout import fast_cpu_dropout
+    from tinybert.models.attention import fast_cpu_dropout
 
     with torch.no_grad(), fast_cpu_dropout(s):  # the loop trains on CPU with the fast dropout
         expected = ((s(**inputs).logits[:, 0] - t(**inputs).logits[:, 0]) ** 2).mean().item()

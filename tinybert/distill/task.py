@@ -34,11 +34,11 @@ from torch import nn
 
 from tinybert.config.base import from_namespace
 from tinybert.data.task_features import TaskDataset, collate, model_inputs
-from tinybert.data.tasks import TaskSpec, check_label_map, label_maps
+from tinybert.data.tasks import TaskSpec
 from tinybert.distill.layer_map import load_layer_map
 from tinybert.distill.losses import prediction_loss
 from tinybert.distill.objective import IntermediateObjective
-from tinybert.errors import UserError, require_dir
+from tinybert.errors import UserError
 from tinybert.evaluate import (
     DevEvaluator,
     best_metric_key,
@@ -55,6 +55,7 @@ from tinybert.evaluate import (
     write_eval_results,
     write_predictions,
 )
+from tinybert.models.classifier import load_classifier, load_task_student
 from tinybert.models.student import TinyBertStudent
 from tinybert.train import Trainer, TrainingArguments, TrainResult, check_output_dir, set_seed
 from tinybert.train import distributed as tdist
@@ -68,59 +69,6 @@ HEAD = "sequence_classification"
 
 
 # ----------------------------------------------------------------------------------------------------- models
-
-
-def has_weights(path: str) -> bool:
-    from tinybert.models.checkpoint import find_weight_files
-
-    return bool(find_weight_files(path, required=False))
-
-
-def has_classifier(path: str) -> bool:
-    """Whether a model folder stores a classification head (``classifier.*``)."""
-    from tinybert.models.checkpoint import load_extra_tensors
-
-    return bool(load_extra_tensors(path, ("classifier.",)))
-
-
-def load_classifier(path: str, spec: TaskSpec, who: str) -> nn.Module:
-    """A fine-tuned classifier folder (teacher, or a model to evaluate) whose labels agree with the task's."""
-    from tinybert.models.checkpoint import load_model
-
-    require_dir(path, f"{who} folder")
-    if has_weights(path) and not has_classifier(path):
-        raise UserError.at(path, f"{who} has no classifier (classifier.*): it is not fine-tuned on a task; "
-                                 f"fine-tune it first with `tinybert finetune --model {path} ...`")
-    model = load_model(path, head=HEAD, require_head=True)
-    check_label_map(model.config, spec, who)
-    _set_labels(model.config, spec)
-    return model
-
-
-def load_task_student(path: str, spec: TaskSpec, fit_size: int, projection: str | None) -> TinyBertStudent:
-    """The student to distil: a general student (its classifier is initialised) or a stage-1 student (its classifier
-    is kept, after checking its labels)."""
-    from tinybert.models.student import load_student
-
-    if os.path.isfile(path) or (os.path.isdir(path) and not has_weights(path)):
-        raise UserError.at(path, "student has no weights (a config alone): task distillation starts from a trained "
-                                 "general student; run general_distill.py with this config first and pass its "
-                                 "--output_dir as --student_model")
-    require_dir(path, "student folder")
-    if has_classifier(path):
-        student = load_student(path, fit_size, head=HEAD, projection=projection)
-        check_label_map(student.config, spec, "student")
-        _set_labels(student.config, spec)
-    else:
-        id2label, _ = label_maps(spec)
-        student = load_student(path, fit_size, head=HEAD, projection=projection, num_labels=spec.num_labels,
-                               id2label=id2label)
-    return student
-
-
-def _set_labels(config: Any, spec: TaskSpec) -> None:
-    id2label, label2id = label_maps(spec)
-    config.id2label, config.label2id = id2label, label2id
 
 
 def freeze(params: list[nn.Parameter]) -> None:
