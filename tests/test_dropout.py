@@ -8,7 +8,7 @@ import transformers
 from torch import nn
 
 from tinybert.models import dropout as fd
-from tinybert.models.view import ATTN_NAME
+from tinybert.models.attention import ATTN_NAME, fast_cpu_dropout
 
 
 def _drop_indicator(p: float, shape=(1 << 20,)) -> torch.Tensor:
@@ -88,7 +88,7 @@ def test_context_switches_dropout_and_attention_then_restores():
     model = _bert(0.1)
     n_dropout = sum(type(m) is nn.Dropout for m in model.modules())
     assert model.config._attn_implementation == "sdpa"
-    with fd.fast_cpu_dropout(model) as switched:
+    with fast_cpu_dropout(model) as switched:
         assert switched == n_dropout > 0
         assert all(type(m) is not nn.Dropout for m in model.modules())
         assert model.config._attn_implementation == ATTN_NAME
@@ -116,7 +116,7 @@ def test_training_attention_path_equals_sdpa_when_nothing_is_dropped(monkeypatch
 
     monkeypatch.setattr(fd, "keep_mask", keep_all)
     model.train()
-    with fd.fast_cpu_dropout(model):
+    with fast_cpu_dropout(model):
         out = model(input_ids=ids, attention_mask=mask).logits
     out.sum().backward()
     assert (2, 2, 6, 6) in calls  # attention probabilities went through our dropout

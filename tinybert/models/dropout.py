@@ -13,9 +13,6 @@ checkpoints govern these masks exactly as they govern ``nn.Dropout`` (the masks 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import nn
 
@@ -108,28 +105,4 @@ class FastDropout(nn.Dropout):
         return dropout(input, self.p, self.training)
 
 
-@contextlib.contextmanager
-def fast_cpu_dropout(model: nn.Module) -> Iterator[int]:
-    """For the duration of the block: every ``nn.Dropout`` of ``model`` is a :class:`FastDropout`, and a
-    transformers model on the ``sdpa`` attention implementation uses ours (``tinybert``), which computes training-time
-    attention eagerly with this dropout on CPU (PyTorch's SDPA falls back to its unfused math path for dropout on CPU
-    anyway) and calls SDPA otherwise. Yields how many dropout modules were switched; restores everything on exit."""
-    from tinybert.models.view import ATTN_NAME
-
-    switched = [m for m in model.modules() if type(m) is nn.Dropout]
-    for m in switched:
-        m.__class__ = FastDropout
-    config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    if previous == "sdpa":
-        config._attn_implementation = ATTN_NAME
-    try:
-        yield len(switched)
-    finally:
-        for m in switched:
-            m.__class__ = nn.Dropout
-        if previous == "sdpa":
-            config._attn_implementation = previous
-
-
-__all__ = ["FastDropout", "dropout", "dropout_before_matmul", "fast_cpu_dropout", "keep_mask"]
+__all__ = ["FastDropout", "dropout", "dropout_before_matmul", "keep_mask"]

@@ -17,16 +17,13 @@ attention loss zeroes every score at or below -100 on both sides, so the mask's 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from tinybert.models.dropout import dropout_before_matmul
-
-ATTN_NAME = "tinybert"
+from tinybert.models.attention import ATTN_NAME, SCORE_SINK, ScoreSink
 
 
 @dataclass
@@ -40,57 +37,6 @@ class DistillOutputs:
     @property
     def embedding(self) -> torch.Tensor | None:
         return None if self.hidden_states is None else self.hidden_states[0]
-
-
-class _ScoreSink:
-    """Per-call record of the pre-softmax scores of the wanted layers."""
-
-    def __init__(self, num_layers: int, wanted: Sequence[int] | None) -> None:
-        self.scores: list[torch.Tensor | None] = [None] * num_layers
-        self.wanted = set(range(num_layers)) if wanted is None else set(wanted)
-
-
-_SINK: contextvars.ContextVar[_ScoreSink | None] = contextvars.ContextVar("tinybert_score_sink", default=None)
-
-
-def _eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0):
-    """Attention computed step by step: (output, pre-softmax scores, probabilities before dropout)."""
-    scale = scaling if scaling is not None else query.size(-1) ** -0.5
-    scores = torch.matmul(query * scale, key.transpose(2, 3))  # scaling the (T, d) query, not the (T, T) scores
-    if attention_mask is not None:
-        scores.add_(attention_mask[:, :, :, : key.shape[-2]])  # in place: the matmul's backward needs no output
-    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    out = dropout_before_matmul(probs, value, dropout, training=module.training).transpose(1, 2).contiguous()
-    return out, scores, probs
-
-
-def tinybert_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """Attention function registered as ``tinybert``: eager with score capture where wanted; eager with our fast
-    dropout when training on CPU (where SDPA would take its unfused math path anyway); fused SDPA elsewhere."""
-    sink = _SINK.get()
-    layer = getattr(module, "layer_idx", None)
-    if sink is not None and layer is not None and layer in sink.wanted:
-        out, scores, probs = _eager(module, query, key, value, attention_mask, scaling, dropout)
-        sink.scores[layer] = scores
-        return out, probs
-    if module.training and dropout > 0 and query.device.type == "cpu":
-        out, _, probs = _eager(module, query, key, value, attention_mask, scaling, dropout)
-        return out, probs
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    kwargs.pop("encoder_hidden_states", None)
-    return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-
-
-def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-    AttentionInterface.register(ATTN_NAME, tinybert_attention)
-    AttentionMaskInterface.register(ATTN_NAME, eager_mask)
-
-
-_register()
 
 
 def _is_nezha(model: nn.Module) -> bool:
@@ -107,7 +53,7 @@ def num_layers(model: nn.Module) -> int:
 
 
 @contextlib.contextmanager
-def _capture_scores(model: nn.Module, sink: _ScoreSink) -> Iterator[None]:
+def _capture_scores(model: nn.Module, sink: ScoreSink) -> Iterator[None]:
     if _is_nezha(model):
         attn_modules = [layer.attention.self for layer in base_model(model).encoder.layer]
         for i, m in enumerate(attn_modules):
@@ -123,11 +69,11 @@ def _capture_scores(model: nn.Module, sink: _ScoreSink) -> Iterator[None]:
     config = model.config
     previous = config._attn_implementation
     config._attn_implementation = ATTN_NAME
-    token = _SINK.set(sink)
+    token = SCORE_SINK.set(sink)
     try:
         yield
     finally:
-        _SINK.reset(token)
+        SCORE_SINK.reset(token)
         config._attn_implementation = previous
 
 
@@ -148,7 +94,7 @@ def distill_forward(
     called in eval mode under ``torch.inference_mode()``.
     """
     wanted = None if scores is True else ([] if scores is False else list(scores))
-    sink = _ScoreSink(num_layers(model), wanted) if scores is not False else None
+    sink = ScoreSink(num_layers(model), wanted) if scores is not False else None
     target = model if logits else base_model(model)
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
     if hidden:

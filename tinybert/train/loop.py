@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tinybert.config.training import TrainingArguments
 from tinybert.errors import UserError
-from tinybert.models.dropout import fast_cpu_dropout
+from tinybert.models.attention import fast_cpu_dropout
 from tinybert.train import checkpointing as ckpt
 from tinybert.train import distributed as tdist
 from tinybert.train.optim import build_optimizer, build_scheduler
@@ -197,7 +197,7 @@ class Trainer:
     def train(self) -> TrainResult:
         """Train to ``total_steps`` (resuming when the output dir holds a checkpoint); see :meth:`_train`.
 
-        On CPU the trainable model's dropout runs through :func:`tinybert.models.dropout.fast_cpu_dropout` for the
+        On CPU the trainable model's dropout runs through :func:`tinybert.models.attention.fast_cpu_dropout` for the
         duration: the same drop rate and generator as nn.Dropout (different masks), about 4x cheaper."""
         cpu = self.device.type == "cpu"
         with fast_cpu_dropout(self.model) if cpu else contextlib.nullcontext():
