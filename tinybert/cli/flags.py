@@ -25,10 +25,11 @@ def add_training_arguments(
     itself with ``dest="max_steps"``. The parsed flags fill a config with :func:`tinybert.config.from_namespace`.
     """
     d = {f.name: f.default for f in dataclasses.fields(TrainingArguments) if f.name != "output_dir"}
-    unknown = set(defaults or {}) - set(d)
+    defaults = {k: v for k, v in (defaults or {}).items() if k != "output_dir"}  # e.g. field_defaults(...)
+    unknown = set(defaults) - set(d)
     if unknown:
         raise ValueError(f"unknown training defaults: {sorted(unknown)}")
-    d.update(defaults or {})
+    d.update(defaults)
     g = parser.add_argument_group("training")
     a = g.add_argument
     a("--train_batch_size", type=int, default=d["train_batch_size"],
