@@ -38,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from tinybert.data.shards import EpochWriter, PackedInstances, replacement_ids, special_ids
+from tinybert.config.pregenerate import InstanceConfig
+from tinybert.data.masking import instance_offsets, mask_batch, replacement_ids, special_ids
+from tinybert.data.shards import EpochWriter, PackedInstances
 from tinybert.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -46,98 +48,11 @@ logger = logging.getLogger(__name__)
 Chunk = list[tuple[int, list[str]]]  # (document id, lines)
 
 
-@dataclass(frozen=True)
-class InstanceConfig:
-    """How instances are built and masked."""
-
-    max_seq_len: int = 128
-    short_seq_prob: float = 0.1
-    masked_lm_prob: float = 0.15
-    max_predictions_per_seq: int = 20
-    whole_word_mask: bool = False
-    chinese_wwm: bool = False  # word groups from jieba (implies whole-word masking)
-    one_seq: bool = False
-    dynamic_masking: bool = False  # store unmasked instances; PregeneratedDataset masks per (seed, epoch, index)
-
-    def validate(self) -> None:
-        if self.max_seq_len < (4 if self.one_seq else 5):
-            raise UserError(f"--max_seq_len {self.max_seq_len} is too short; use at least 5 (e.g. 128)")
-        if self.max_seq_len > 65535:
-            raise UserError(f"--max_seq_len {self.max_seq_len} is too long; at most 65535")
-        if not 0.0 < self.masked_lm_prob < 1.0:
-            raise UserError(f"--masked_lm_prob {self.masked_lm_prob} must be in (0, 1), e.g. 0.15")
-        if not 0.0 <= self.short_seq_prob <= 1.0:
-            raise UserError(f"--short_seq_prob {self.short_seq_prob} must be in [0, 1], e.g. 0.1")
-        if self.max_predictions_per_seq < 1:
-            raise UserError(f"--max_predictions_per_seq {self.max_predictions_per_seq} must be at least 1, e.g. 20")
-
-
-# ------------------------------------------------------------------------------------------------------------ masking
-def instance_offsets(lengths: np.ndarray) -> np.ndarray:
-    """``[0, l0, l0+l1, ...]`` (int64)."""
-    out = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=out[1:])
-    return out
-
-
-def mask_batch(ids: np.ndarray, lengths: np.ndarray, specials: np.ndarray, word_start: np.ndarray | None, *,
-               masked_lm_prob: float, max_predictions: int, mask_id: int, random_ids: np.ndarray,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mask a batch of instances given as concatenated ``ids`` with ``lengths``.
-
-    Returns (masked ids, predictions per instance, positions within each instance (sorted per instance), the original
-    ids there). Instance ``i`` predicts ``min(max_predictions, max(1, round(len_i * masked_lm_prob)))`` positions
-    taken in random order among its non-``specials`` tokens; with ``word_start`` (whole-word masking) the units are
-    words (a start token and the continuation tokens after it), taken whole or skipped when they would exceed the
-    budget, as BERT does. Each chosen position becomes [MASK] (80%), keeps its token (10%) or becomes a random id from
-    ``random_ids`` (10%).
-    """
-    total, n_inst = len(ids), len(lengths)
-    off = instance_offsets(lengths)
-    inst_of = np.repeat(np.arange(n_inst), lengths)
-    num = np.minimum(max_predictions, np.maximum(1, np.round(lengths * masked_lm_prob).astype(np.int64)))
-    chosen = np.zeros(total, bool)
-    if word_start is None:
-        keys = rng.random(total) * 0.5
-        keys[specials] = 0.75  # after every candidate of the instance
-        order = np.argsort(keys + inst_of, kind="stable")
-        rank = np.arange(total) - off[inst_of[order]]
-        chosen[order] = (rank < num[inst_of[order]]) & ~specials[order]
-    else:
-        prev_special = np.ones(total, bool)
-        prev_special[1:] = specials[:-1]
-        heads = np.flatnonzero(~specials & (word_start | prev_special))
-        is_head = np.zeros(total, bool)
-        is_head[heads] = True
-        group = np.cumsum(is_head) - 1  # the word of every token (specials: ignored)
-        sizes = np.bincount(group[~specials], minlength=len(heads)).tolist()
-        g_inst = inst_of[heads]
-        order = np.argsort(rng.random(len(heads)) * 0.5 + g_inst, kind="stable")
-        g_off = np.searchsorted(g_inst[order], np.arange(n_inst + 1)).tolist()
-        order_l, num_l = order.tolist(), num.tolist()
-        take = np.zeros(len(heads), bool)
-        for i in range(n_inst):
-            budget, used = num_l[i], 0
-            for g in order_l[g_off[i]:g_off[i + 1]]:
-                if used >= budget:
-                    break
-                if used + sizes[g] <= budget:
-                    take[g] = True
-                    used += sizes[g]
-        chosen = ~specials & take[np.maximum(group, 0)] & (group >= 0)
-    idx = np.flatnonzero(chosen)
-    labels = ids[idx].copy()
-    r = rng.random(len(idx))
-    repl = random_ids[rng.integers(0, len(random_ids), size=len(idx))]
-    out = ids.copy()
-    out[idx] = np.where(r < 0.8, mask_id, np.where(r < 0.9, labels, repl))
-    counts = np.bincount(inst_of[idx], minlength=n_inst)
-    return out, counts, idx - off[inst_of[idx]], labels
-
-
 # ------------------------------------------------------------------------------------------------------------ corpus
-def expand_inputs(patterns: Iterable[str]) -> list[str]:
-    """Files named by paths, globs or comma-separated lists of them, in the order given (globs sorted)."""
+def expand_inputs(patterns: Iterable[str], field: str = "input_file") -> list[str]:
+    """Files named by paths, globs or comma-separated lists of them, in the order given (globs sorted).
+
+    ``field`` is the config field the patterns came from (named in errors)."""
     files: list[str] = []
     for pat in patterns:
         for p in (x.strip() for x in str(pat).split(",")):
@@ -145,14 +60,14 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
                 continue
             hits = sorted(glob.glob(p)) if glob.has_magic(p) else [p]
             if not hits:
-                raise UserError.at(p, "no file matches this pattern; check --input_file")
+                raise UserError.of_field(field, "matches no file; check the pattern", path=p)
             for h in hits:
                 if not os.path.isfile(h):
                     raise UserError.at(h, "corpus file not found" if not os.path.exists(h) else
                                        "expected a text file, found a directory")
                 files.append(h)
     if not files:
-        raise UserError("no corpus file given; pass --train_corpus / --input_file")
+        raise UserError.of_field(field, "names no corpus file")
     return files
 
 
@@ -216,8 +131,8 @@ def iter_chunks(docs: Iterable[tuple[int, list[str], int]], chunk_chars: int, *,
         raise UserError.at(corpus_name, "the corpus holds no text; expected UTF-8 text, one sentence per line, "
                                         "documents separated by blank lines")
     if need_pairs and len(doc_ids) < 2:
-        raise UserError.at(corpus_name, "the corpus holds a single document, but next-sentence pairs need at "
-                                        "least two (separate documents with blank lines), or pass --one_seq")
+        raise UserError(f"{corpus_name}: the corpus holds a single document, but next-sentence pairs need at "
+                        "least two (separate documents with blank lines), or set one_seq", field="one_seq")
     if cur:
         if pending is not None and len({d for d, _ in cur}) < 2:
             pending = pending + cur
@@ -557,8 +472,8 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
     """
     config.validate()
     if config.dynamic_masking and output_format != "binary":
-        raise UserError("--dynamic_masking stores unmasked instances, which only the binary format can hold; "
-                        "drop --output_format json")
+        raise UserError.of_field("dynamic_masking", "stores unmasked instances, which only the binary format can "
+                                                    "hold; set output_format to binary")
     if config.chinese_wwm:
         import_jieba()
     info = token_info(tokenizer)
@@ -596,6 +511,36 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
     finally:
         if bar is not None:
             bar.close()
+
+
+@dataclass
+class ShardsWritten:
+    """What a corpus job wrote: each epoch's metrics, the instances in all epochs, and the seconds it took."""
+
+    output_dir: str
+    epochs: list[dict[str, Any]]
+    num_instances: int
+    seconds: float
+
+
+def write_corpus_shards(files: Sequence[str], vocab: str, output_dir: str, *, do_lower_case: bool | None,
+                        overwrite: bool, config: InstanceConfig, seed: int, num_epochs: int, **options: Any
+                        ) -> ShardsWritten:
+    """Tokenize ``files`` with ``vocab`` (a vocab.txt or a model folder), refuse or clear finished data in
+    ``output_dir`` (``overwrite``), and write ``num_epochs`` epochs of instances; ``options`` go to
+    :func:`generate_pretraining_data` (num_workers, output_format, shard_size, chunk_chars, progress)."""
+    import time
+
+    from tinybert.data.shards import prepare_output_dir
+    from tinybert.models.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(vocab, do_lower_case=do_lower_case)
+    prepare_output_dir(output_dir, overwrite)
+    start = time.perf_counter()
+    metrics = generate_pretraining_data(files, tokenizer, output_dir, config=config, seed=seed,
+                                        num_epochs=num_epochs, **options)
+    return ShardsWritten(output_dir, metrics, sum(m["num_training_examples"] for m in metrics),
+                         time.perf_counter() - start)
 
 
 def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:

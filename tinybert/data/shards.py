@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from tinybert.data.masking import mask_batch, replacement_ids, special_ids
 from tinybert.errors import UserError, require_dir
 from tinybert.utils.io import atomic_open, atomic_write_json
 
@@ -312,19 +313,6 @@ def _vocab_dict(vocab: Any) -> dict[str, int]:
     return {t: i for i, t in enumerate(vocab)}
 
 
-def special_ids(vocab: dict[str, int]) -> dict[str, int]:
-    missing = [s for s in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if s not in vocab]
-    if missing:
-        raise UserError(f"the vocabulary lacks {', '.join(missing)}; use a BERT WordPiece vocab.txt")
-    return {s: vocab[s] for s in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")}
-
-
-def replacement_ids(vocab: dict[str, int]) -> np.ndarray:
-    """Ids a masked position may be replaced with at random: every token except bracketed specials."""
-    ids = [i for t, i in vocab.items() if not (t.startswith("[") and t.endswith("]"))]
-    return np.array(sorted(ids) or sorted(vocab.values()), dtype=np.int32)
-
-
 class PregeneratedDataset:
     """A map-style dataset over one epoch of pregenerated data (binary shards or the original JSON lines).
 
@@ -434,8 +422,6 @@ class PregeneratedDataset:
         att[:n] = 1
         labels = np.full(L, IGNORE_INDEX, np.int64)
         if self.dynamic:
-            from tinybert.data.pretraining import mask_batch
-
             specials = np.zeros(n, bool)
             specials[0] = True  # [CLS]; the [SEP]s end each segment
             specials[np.flatnonzero(np.diff(seg[:n]) != 0)] = True

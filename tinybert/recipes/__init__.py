@@ -7,4 +7,12 @@ imports torch until a recipe runs.
 
 from __future__ import annotations
 
-PUBLIC: dict[str, str] = {}
+PUBLIC: dict[str, str] = {
+    "InstanceConfig": "tinybert.config.pregenerate",
+    "PregenerateConfig": "tinybert.config.pregenerate",
+    "run_pregenerate": "tinybert.recipes.pregenerate",
+    "PretrainDataConfig": "tinybert.config.pregenerate",
+    "run_pretrain_data": "tinybert.recipes.pretrain_data",
+    "AugmentConfig": "tinybert.config.augment",
+    "run_augment": "tinybert.recipes.augment",
+}
