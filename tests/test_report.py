@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForSequenceClassification
 
 from tinybert.cli import run_command
-from tinybert.report import metric_key, read_metrics
+from tinybert.reporting.runs import metric_key, read_metrics
 
 WORDS = ("the film was a delight from first scene to last i would not recommend this restaurant anyone . , "
          "weather turned cold in afternoon so we went home early service slow and soup arrived").split()
@@ -228,13 +228,17 @@ def test_bad_input(runs, tmp_path, capsys):
     missing = str(tmp_path / "nope")
     assert missing in _error(capsys, [runs["teacher"]["path"], missing, "--output", out, *FAST])
     assert "no run directories" in _error(capsys, ["--output", out])
-    assert "one of the run directories" in _error(capsys, [runs["teacher"]["path"], "--output",
-                                                           runs["teacher"]["path"]])
+    err = _error(capsys, [runs["teacher"]["path"], "--output", runs["teacher"]["path"]])
+    assert f"--output {runs['teacher']['path']} is the input run_dirs[0]" in err
+    err = _error(capsys, [runs["teacher"]["path"], "--output", os.path.join(runs["teacher"]["path"], "rep")])
+    assert "--output" in err and "lies inside the input run_dirs[0]" in err
     assert "--labels has 1 names for 2" in _error(capsys, [runs["teacher"]["path"], runs["student"]["path"],
                                                            "--output", out, "--labels", "a"])
-    assert "--data_dir needs --task_name" in _error(capsys, [runs["teacher"]["path"], "--output", out,
-                                                             "--data_dir", str(tmp_path)])
-    assert "none of the run directories holds a model" in _error(capsys, [str(tmp_path), "--output", out])
+    assert "--data_dir needs task_name" in _error(capsys, [runs["teacher"]["path"], "--output", out,
+                                                           "--data_dir", str(tmp_path)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "none of the run directories holds a model" in _error(capsys, [str(empty), "--output", out])
     assert not os.path.exists(out)
 
     bad = tmp_path / "bad"

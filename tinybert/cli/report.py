@@ -1,29 +1,40 @@
 """``tinybert report RUN_DIRS... --output DIR``: teacher vs students, as a table and plots.
 
 Writes ``report.md``, ``report.json``, ``losses.png`` and ``dev_metric.png`` into ``--output`` (a report already
-there is replaced) and prints the table and the plot paths.
+there is replaced) and prints the table and the plot paths. Several runs of one setting (seeds) form an arm when
+they share a label (``--labels teacher,kd,kd,kd``) or come from one ``--arm NAME=DIR1,DIR2,DIR3``; the table shows
+their mean ± sample std.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from tinybert.config.report import ReportConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = {f.name: f.default for f in dataclasses.fields(ReportConfig)}
     a = parser.add_argument
     a("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories (model folders with metrics.jsonl and "
                                                      "eval_results.txt); the first is the teacher unless --teacher")
     a("--output", required=True, help="folder for report.md, report.json, losses.png, dev_metric.png")
-    a("--labels", default=None, help="comma-separated names of the runs, one per RUN_DIR (default: folder names)")
+    a("--labels", default=None, help="comma-separated names of the runs, one per RUN_DIR (default: folder names); "
+                                     "runs with the same name form one arm (mean ± std)")
+    a("--arm", dest="arms", action="append", default=None, metavar="NAME=DIR[,DIR...]",
+      help="an arm of several runs (e.g. seeds), shown as mean ± sample std; repeatable")
     a("--teacher", default=None, help="the teacher's run directory (default: the first RUN_DIR)")
     a("--task_name", default=None, help="the task: its main metric is the dev score (default: the first metric "
                                         "in eval_results.txt)")
     a("--data_dir", default=None, help="time on the task's dev examples (needs --task_name; default: built-in "
                                        "English sentences)")
-    a("--batch_size", type=int, default=32, help="examples in the timed batch (default %(default)s)")
-    a("--max_seq_length", type=int, default=128, help="longer inputs are truncated (default %(default)s)")
-    a("--warmup", type=int, default=3, help="untimed rounds before timing (default %(default)s)")
-    a("--repeats", type=int, default=10, help="timed rounds; throughput from the median (default %(default)s)")
+    a("--batch_size", type=int, default=d["batch_size"], help="examples in the timed batch (default %(default)s)")
+    a("--max_seq_length", type=int, default=d["max_seq_length"],
+      help="longer inputs are truncated (default %(default)s)")
+    a("--warmup", type=int, default=d["warmup"], help="untimed rounds before timing (default %(default)s)")
+    a("--repeats", type=int, default=d["repeats"],
+      help="timed rounds; throughput from the median (default %(default)s)")
     a("--no_cuda", action="store_true", help="time on the CPU even when a GPU is available")
     a("--stages", nargs="*", default=[], metavar="DIR",
       help="more run directories whose training losses are plotted but that are not in the table "
@@ -31,23 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinybert.errors import UserError
-    from tinybert.report import make_report
+    from tinybert.config.base import from_namespace
+    from tinybert.recipes.report import run_report
 
-    labels = None
-    if args.labels is not None:
-        labels = [s.strip() for s in args.labels.split(",")]
-        if any(not s for s in labels):
-            raise UserError(f"--labels {args.labels!r} has an empty name; expected NAME,NAME,...")
-    report = make_report(args.run_dirs, args.output, labels=labels, teacher=args.teacher, data_dir=args.data_dir,
-                         task_name=args.task_name, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
-                         warmup=args.warmup, repeats=args.repeats, no_cuda=args.no_cuda,
-                         stage_dirs=args.stages)
+    cfg = from_namespace(ReportConfig, args)
+    result = run_report(cfg)
+    report = result.report
     s, m = report["settings"], report["machine"]
-    print(report["table"])
+    print(result.table)
     print(f"\nthroughput on {s['device']} ({m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads), "
           f"batch {s['batch_size']}, median of {s['repeats']} rounds; {report['date']}")
     for name, path in report["plots"].items():
         print(f"{name} plot: {path}")
-    print(f"report: {args.output}/report.md, {args.output}/report.json")
+    print(f"report: {cfg.output}/report.md, {cfg.output}/report.json")
     return 0

@@ -242,6 +242,23 @@ def _read_shapes(files: Iterable[str]) -> dict[str, tuple[tuple[int, ...], str]]
     return out
 
 
+def tensor_bytes(files: Iterable[str]) -> tuple[int, int, int]:
+    """``(model tensor bytes, extra tensor bytes, extra parameters)`` of a folder's weight files, the extra tensors
+    being the projections (:data:`EXTRA_PREFIXES`); safetensors sizes come from the header only."""
+    import torch
+
+    model = extra = extra_params = 0
+    for key, (shape, dtype) in _read_shapes(files).items():
+        numel = _numel(shape)
+        nbytes = numel * getattr(torch, dtype).itemsize
+        if _is_extra(key):
+            extra += nbytes
+            extra_params += numel
+        else:
+            model += nbytes
+    return model, extra, extra_params
+
+
 # ------------------------------------------------------------------------------------------------ key mapping
 
 
