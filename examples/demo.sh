@@ -12,6 +12,8 @@
 #   DEMO_TEACHER=DIR       a BERT folder to use instead of MiniLM (skips the download)
 #   DEMO_GLOVE=FILE        GloVe vectors to use instead of GloVe 6B 50d        PY=.venv/bin/python
 #   DEMO_STUDENT=DIR       the student config (default student_configs/small_2l_128d)
+#   DEMO_UPTO=augment      stop after the shared inputs (teacher, masked-LM, general student, augmented data): what
+#                          bench/quality.py reuses before it runs the final stages over several seeds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -89,6 +91,7 @@ step "d. augmentation" "$RUN/data/spam_small" \
   $PY data_augmentation.py --pretrained_bert_model "$RUN/teacher_mlm" --glove_embs "$GLOVE" \
     --data_dir "$RUN/data/spam_small" --task_name SST-2 --N $AUG_N --M 15 --p 0.4 --max_seq_length $SEQ \
     --num_workers 1
+if [ "${DEMO_UPTO:-}" = augment ]; then echo "stage wall times (s):"; cat "$TIMES"; exit 0; fi
 
 # e. task distillation: stage 1 (intermediate layers), stage 2 (predictions), evaluation
 step "e1. task distillation stage 1" "$RUN/td_stage1" \
