@@ -9,6 +9,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test bench lint clean
+.PHONY: quality
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +27,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# distillation quality over seeds (bench/quality.py; QUALITY_ARMS=all for every arm, QUALITY_SEEDS=N)
+QUALITY_ARMS ?= label_only,s12,s2_only
+QUALITY_SEEDS ?= 3
+quality: $(STAMP)
+	$(BIN)/python bench/quality.py --arms $(QUALITY_ARMS) --seeds $(QUALITY_SEEDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tinybert tests bench examples *.py
