@@ -267,3 +267,60 @@ def test_stage_runs_are_plotted_but_not_tabled(runs, tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert [r["name"] for r in data["runs"]] == ["teacher", "student"]
     assert data["plotted"]["losses"]["td_stage1"] == ["loss", "att_loss", "rep_loss"]
+
+
+def test_stat_by_hand():
+    from tinybert.reporting.runs import Stat
+
+    stat = Stat.of([1.0, 2.0, 3.0, 4.0])
+    assert stat.n == 4 and stat.mean == pytest.approx(2.5)
+    assert stat.std == pytest.approx((5 / 3) ** 0.5)  # sample std: squared deviations 2.25+0.25+0.25+2.25 over 3
+    one = Stat.of([0.7, None])
+    assert (one.mean, one.std, one.n) == (pytest.approx(0.7), None, 1)
+
+
+def test_several_runs_per_arm(runs, tmp_path):
+    root = tmp_path / "seeds"
+    root.mkdir()
+    # three seeds of the distilled arm (0.80, 0.85, 0.87) and two of the label-only arm (0.70, 0.74)
+    kd = [make_run(root, f"kd{i}", 32, m, seed=10 + i)["path"] for i, m in enumerate((0.80, 0.85, 0.87))]
+    lo = [make_run(root, f"lo{i}", 32, m, seed=20 + i)["path"] for i, m in enumerate((0.70, 0.74))]
+    out = tmp_path / "rep"
+    argv = [runs["teacher"]["path"], *kd, "--labels", "teacher,kd,kd,kd", "--arm", f"label-only={','.join(lo)}",
+            "--output", str(out), *FAST]
+    assert run_command("report", argv) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in data["runs"]] == ["teacher", "kd [1]", "kd [2]", "kd [3]", "label-only [1]",
+                                                 "label-only [2]"]
+    arms = {a["name"]: a for a in data["arms"]}
+    assert list(arms) == ["teacher", "kd", "label-only"]
+    # by hand: mean 0.84; deviations -0.04, 0.01, 0.03 -> (0.0016 + 0.0001 + 0.0009) / 2 = 0.0013
+    assert arms["kd"]["metric"]["mean"] == pytest.approx(0.84)
+    assert arms["kd"]["metric"]["std"] == pytest.approx(0.0013 ** 0.5)
+    assert arms["kd"]["metric"]["n"] == 3
+    # mean 0.72, deviations +-0.02 -> (0.0004 + 0.0004) / 1
+    assert arms["label-only"]["metric"]["std"] == pytest.approx(0.0008 ** 0.5)
+    assert arms["kd"]["share_of_teacher_pct"] == pytest.approx(100 * 0.84 / 0.9)
+    speeds = [r["samples_per_s"] for r in data["runs"] if r["arm"] == "kd"]
+    assert arms["kd"]["samples_per_s"]["mean"] == pytest.approx(float(np.mean(speeds)))
+    assert arms["kd"]["samples_per_s"]["std"] == pytest.approx(float(np.std(speeds, ddof=1)))
+    assert arms["kd"]["speedup"] == pytest.approx(np.mean(speeds) / data["runs"][0]["samples_per_s"])
+    table = _rows((out / "report.md").read_text())
+    assert list(table) == ["teacher", "kd", "label-only"]
+    assert table["kd"][4] == "0.8400 ± 0.0361 (n=3)" and table["kd"][5] == "93.3%"
+    assert table["label-only"][4] == "0.7200 ± 0.0283 (n=2)"
+    mean, std = np.mean(speeds), np.std(speeds, ddof=1)
+    assert table["kd"][6] == f"{mean:.1f} ± {std:.1f}"
+    assert table["teacher"][4] == "0.9000"  # one run: no ± (as before)
+    assert "mean ± sample standard deviation" in (out / "report.md").read_text()
+
+
+def test_arm_errors(runs, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert "--arm 'kd' is not NAME=DIR" in _error(capsys, ["--arm", "kd", "--output", out])
+    same = tmp_path / "a" / "run"
+    other = tmp_path / "b" / "run"
+    same.mkdir(parents=True)
+    other.mkdir(parents=True)
+    assert "two runs share a name" in _error(capsys, [runs["teacher"]["path"], str(same), str(other),
+                                                      "--output", out])
