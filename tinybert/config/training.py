@@ -61,7 +61,7 @@ class TrainingArguments:
                 raise UserError.of_field(name, f"must be >= 1, got {value}")
         if self.fp16 and self.bf16:
             raise UserError("fp16 and bf16 exclude each other; pass one", field="fp16")
-        check_positive("learning_rate", self.learning_rate)
+        check_positive("learning_rate", self.learning_rate, allow_zero=True)  # 0: frozen weights (a check run)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
         check_positive("adam_epsilon", self.adam_epsilon)
         check_range("adam_beta1", self.adam_beta1, 0.0, 1.0, hi_open=True)
