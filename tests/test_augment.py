@@ -359,6 +359,15 @@ def test_bad_input_exits_2_with_one_line(assets, tmp_path, capsys):
     assert (short / "train_aug.tsv").read_text(encoding="utf-8") == "OLD\n"  # never left half-written
     assert sorted(os.listdir(short)) == ["train.tsv", "train_aug.tsv"]  # no temporary file left behind
 
+    nolabel = tmp_path / "nolabel"
+    nolabel.mkdir()
+    (nolabel / "train.tsv").write_text("sentence\tlabel\na good movie\t1\na row without its label\n", encoding="utf-8")
+    err = _bad(capsys, [*base[:2], "--data_dir", str(nolabel), "--task_name", "SST-2"])
+    assert f"{nolabel / 'train.tsv'}:3:" in err  # the task reader's check, as training would refuse it
+    assert sorted(os.listdir(nolabel)) == ["train.tsv"]
+    assert "--output" in _bad(capsys, [*base, "--output", str(d / "train.tsv")])  # never over an input
+    assert "--output" in _bad(capsys, [*base, "--output", os.path.join(assets["model"], "aug.tsv")])
+
     mismatch = _write_model(str(tmp_path / "mismatch"), VOCAB, vocab_size=len(VOCAB) + 5)
     assert "vocab" in _bad(capsys, ["--pretrained_bert_model", mismatch, *base[2:]])
     headless = _write_model(str(tmp_path / "headless"), VOCAB, head=False)

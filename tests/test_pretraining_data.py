@@ -463,3 +463,21 @@ def test_long_documents_are_cut_into_pieces_of_one_document(tmp_path):
     py = random.Random(0)
     assert all(_Worker._random_doc(pieces, 0, False, py) == ["other"] for _ in range(20))
     assert _Worker._random_doc(pieces[:2], 0, False, py) is None
+
+
+def test_python_api_equals_the_command_and_refuses_output_over_inputs(en, tmp_path):
+    from tinybert import PregenerateConfig, run_pregenerate
+
+    corpus, vocab, _ = en
+    cli = pregen(corpus, vocab, tmp_path / "cli", "--max_seq_len", "64")
+    result = run_pregenerate(PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab),
+                                               output_dir=str(tmp_path / "api"), max_seq_len=64, chunk_chars=600,
+                                               do_lower_case=True, no_progress=True))
+    metrics = [json.loads((cli / f"epoch_{e}_metrics.json").read_text()) for e in range(3)]
+    assert result.num_instances == sum(m["num_training_examples"] for m in metrics)
+    for name in os.listdir(cli):
+        assert (cli / name).read_bytes() == (tmp_path / "api" / name).read_bytes(), name
+    with pytest.raises(UserError, match="output_dir .* contains the input train_corpus"):
+        run_pregenerate(PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab), output_dir=str(tmp_path)))
+    with pytest.raises(UserError, match="masked_lm_prob"):
+        PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab), output_dir="o", masked_lm_prob=1.0)
