@@ -33,8 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import encoder_forward_flops, gemm_flops_per_second, machine  # noqa: E402
 
-import tinybert.pretrain as recipe  # noqa: E402
+import tinybert.recipes.pretrain as recipe  # noqa: E402
 from tinybert.cli import run_command  # noqa: E402
+from tinybert.models.pretraining import build_model_config, new_model, read_model_config  # noqa: E402
 
 CORPUS = os.path.join(ROOT, "examples", "data", "corpus_zh.txt")
 
@@ -88,9 +89,9 @@ def main() -> None:
         run_wall = time.perf_counter() - t1
         recipe.pretraining_step = step
 
-        data, where = recipe.read_config(args.config, "nezha")
+        data, where = read_model_config(args.config, "nezha")
         n_vocab = sum(1 for _ in open(vocab, encoding="utf-8"))
-        config = recipe.build_config(data, "nezha", n_vocab, where)
+        config = build_model_config(data, "nezha", n_vocab, where)
         timed_calls = calls[args.warmup_steps:args.warmup_steps + args.steps + 1]
         seconds = timed_calls[-1][0] - timed_calls[0][0]
         steps = timed_calls[:-1]
@@ -102,7 +103,7 @@ def main() -> None:
             length = positions // args.batch_size
             flops += 3 * (args.batch_size * encoder_forward_flops(config, length)
                           + head_flops(config, n_masked, args.batch_size))
-        model = recipe.new_model(config, "mlm_nsp", 0)
+        model = new_model(config, "mlm_nsp", 0)
         params = sum(p.numel() for p in model.parameters())
         non_embedding = params - sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
 

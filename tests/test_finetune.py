@@ -32,9 +32,12 @@ def save_base_model(path, tmp_path, seed: int = 0) -> str:
 
 
 def finetune(argv: list) -> object:
-    from tinybert.finetune import run_finetune
+    """The recipe on the config the CLI maps these flags onto."""
+    from tinybert.config.base import from_namespace
+    from tinybert.config.finetune import FinetuneConfig
+    from tinybert.recipes.finetune import run_finetune
 
-    return run_finetune(parse("finetune", argv))
+    return run_finetune(from_namespace(FinetuneConfig, parse("finetune", argv)))
 
 
 def flags(data, out, *extra) -> list:
@@ -101,7 +104,7 @@ def test_finetune_refuses_finished_output(tmp_path, capsys):
     assert "unknown task" in error_line(capsys)
 
 
-def test_from_scratch_builds_a_random_classifier_from_a_config(tmp_path):
+def test_from_scratch_builds_a_random_classifier_from_a_config(tmp_path, capsys):
     """The label-only baseline: a student-sized config, random weights, the tokenizer from --vocab."""
     import json
 
@@ -125,6 +128,11 @@ def test_from_scratch_builds_a_random_classifier_from_a_config(tmp_path):
     # random init, not the base model's weights
     base_model = load_model(base, head="base")
     assert not torch.equal(model.bert.embeddings.word_embeddings.weight, base_model.embeddings.word_embeddings.weight)
-    with pytest.raises(UserError, match="--from_scratch needs --vocab"):
-        finetune(["--model", str(cfg_dir), "--from_scratch", "--task_name", "sst-2", "--max_steps", 1,
-                  *flags(data, str(tmp_path / "x"))])
+    no_vocab = ["--model", str(cfg_dir), "--from_scratch", "--task_name", "sst-2", "--max_steps", 1,
+                *flags(data, str(tmp_path / "x"))]
+    with pytest.raises(UserError, match="from_scratch needs vocab"):  # the library names config fields
+        finetune(no_vocab)
+    from tinybert.cli import run_command
+
+    assert run_command("finetune", [str(a) for a in no_vocab]) == 2  # the CLI shows the flag
+    assert "--from_scratch needs vocab" in error_line(capsys)

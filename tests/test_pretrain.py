@@ -11,9 +11,10 @@ from ddp_launch import run_two_ranks
 from safetensors.torch import load_file
 
 import tinybert.models  # noqa: F401  (registers NEZHA with the Auto classes)
-import tinybert.pretrain as recipe
+import tinybert.recipes.pretrain as recipe
 from tinybert.cli import run_command
 from tinybert.data.pregenerated import EpochPregeneratedData, collate_pretraining
+from tinybert.models.pretraining import build_model_config, new_model, read_model_config
 from tinybert.train import GlobalBatchSampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,8 +223,8 @@ def test_two_process_gloo_run_equals_one_process(setup, tmp_path):
     for x, y in zip(records(tmp_path / "one"), records(tmp_path / "two"), strict=True):
         assert x["loss"] == pytest.approx(y["loss"], rel=1e-5)
     # and the weights moved from their initialisation (a test that cannot fail proves nothing)
-    config = recipe.build_config(CONFIG, "nezha", len(VOCAB), "config")
-    init = recipe.new_model(config, "mlm_nsp", 5).state_dict()
+    config = build_model_config(CONFIG, "nezha", len(VOCAB), "config")
+    init = new_model(config, "mlm_nsp", 5).state_dict()
     key = "nezha.encoder.layer.0.attention.self.query.weight"
     assert not torch.allclose(init[key], a[key])
 
@@ -241,7 +242,7 @@ def test_bad_input_one_line_errors(setup, tmp_path, capsys):
 
     assert "is a nezha config but --model_type is bert" in refused("--model_type", "bert")
     assert "is a bert config but --model_type is nezha" in refused("--model_type", "nezha",
-                                                                   config=os.path.join(ROOT, "tinybert", "configs",
+                                                                   config=os.path.join(ROOT, "tinybert", "presets",
                                                                                        "bert_tiny.json"))
     dup = tmp_path / "dup.txt"
     dup.write_text("\n".join(VOCAB + ["cat"]) + "\n")
@@ -259,8 +260,8 @@ def test_presets_resolve_for_both_model_types():
                                                     "small": (4, 512, 8, 2048), "medium": (8, 512, 8, 2048),
                                                     "base": (12, 768, 12, 3072),
                                                     "large": (24, 1024, 16, 4096)}.items():
-            data, where = recipe.read_config(name, model_type)
-            config = recipe.build_config(data, model_type, 100, where)
+            data, where = read_model_config(name, model_type)
+            config = build_model_config(data, model_type, 100, where)
             assert config.model_type == model_type and config.vocab_size == 100
             assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
                     config.intermediate_size) == (layers, hidden, heads, ffn)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-TRAINING_DEFAULTS = {"learning_rate": 2e-5, "train_batch_size": 32, "num_train_epochs": 3.0, "eval_steps": 500}
+from tinybert.cli.flags import add_task_arguments, add_training_arguments
+from tinybert.config.base import field_defaults, from_namespace
+from tinybert.config.finetune import FinetuneConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tinybert.cli.flags import add_task_arguments, add_training_arguments
-
     a = parser.add_argument
     a("--model", "--bert_model", dest="model", required=True,
       help="model folder: Hugging Face BERT-family/NEZHA, original TinyBERT, or NEZHA-PyTorch")
@@ -19,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "baseline of a student's size); the tokenizer comes from --vocab")
     a("--vocab", help="with --from_scratch: a model folder or vocab.txt giving the tokenizer")
     add_task_arguments(parser)
-    add_training_arguments(parser, TRAINING_DEFAULTS)
+    add_training_arguments(parser, field_defaults(FinetuneConfig, "training"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinybert.finetune import run_finetune
+    from tinybert.recipes.finetune import run_finetune
 
-    run_finetune(args)
+    run_finetune(from_namespace(FinetuneConfig, args))
     return 0

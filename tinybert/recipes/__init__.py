@@ -15,4 +15,10 @@ PUBLIC: dict[str, str] = {
     "run_pretrain_data": "tinybert.recipes.pretrain_data",
     "AugmentConfig": "tinybert.config.augment",
     "run_augment": "tinybert.recipes.augment",
+    "FinetuneConfig": "tinybert.config.finetune",
+    "run_finetune": "tinybert.recipes.finetune",
+    "PretrainConfig": "tinybert.config.pretrain",
+    "run_pretraining": "tinybert.recipes.pretrain",
+    "ReportConfig": "tinybert.config.report",
+    "run_report": "tinybert.recipes.report",
 }
