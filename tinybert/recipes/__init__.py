@@ -21,4 +21,8 @@ PUBLIC: dict[str, str] = {
     "run_pretraining": "tinybert.recipes.pretrain",
     "ReportConfig": "tinybert.config.report",
     "run_report": "tinybert.recipes.report",
+    "NerConfig": "tinybert.config.span",
+    "run_ner": "tinybert.recipes.ner",
+    "MrcConfig": "tinybert.config.span",
+    "run_mrc": "tinybert.recipes.mrc",
 }
