@@ -69,7 +69,7 @@ def en(tmp_path):
 
 def pregen(corpus, vocab, out, *extra):
     argv = ["--train_corpus", str(corpus), "--bert_model", str(vocab), "--output_dir", str(out), "--no_progress",
-            "--chunk_chars", "600", "--do_lower_case", *extra]
+            "--chunk_chars", "600", "--do_lower_case", "--masked_lm_prob", "0.15", *extra]
     assert run_command("pregenerate", argv) == 0
     return out
 
@@ -472,7 +472,7 @@ def test_python_api_equals_the_command_and_refuses_output_over_inputs(en, tmp_pa
     cli = pregen(corpus, vocab, tmp_path / "cli", "--max_seq_len", "64")
     result = run_pregenerate(PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab),
                                                output_dir=str(tmp_path / "api"), max_seq_len=64, chunk_chars=600,
-                                               do_lower_case=True, no_progress=True))
+                                               do_lower_case=True, no_progress=True, masked_lm_prob=0.15))
     metrics = [json.loads((cli / f"epoch_{e}_metrics.json").read_text()) for e in range(3)]
     assert result.num_instances == sum(m["num_training_examples"] for m in metrics)
     for name in os.listdir(cli):
@@ -481,3 +481,17 @@ def test_python_api_equals_the_command_and_refuses_output_over_inputs(en, tmp_pa
         run_pregenerate(PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab), output_dir=str(tmp_path)))
     with pytest.raises(UserError, match="masked_lm_prob"):
         PregenerateConfig(train_corpus=str(corpus), bert_model=str(vocab), output_dir="o", masked_lm_prob=1.0)
+
+
+def test_masked_lm_prob_zero_masks_exactly_one_token_and_is_the_pregenerate_default(en, tmp_path):
+    from tinybert import PregenerateConfig, PretrainDataConfig
+
+    assert PregenerateConfig(train_corpus="c", bert_model="m", output_dir="o").masked_lm_prob == 0.0  # the original's
+    assert PretrainDataConfig(input_file=["c"], vocab_file="v", output_dir="o").masked_lm_prob == 0.15
+    corpus, vocab, tokens = en
+    argv = ["--train_corpus", str(corpus), "--bert_model", str(vocab), "--output_dir", str(tmp_path / "o"),
+            "--no_progress", "--max_seq_len", "64", "--epochs_to_generate", "2"]
+    assert run_command("pregenerate", argv) == 0
+    for epoch in (0, 1):
+        its = items(tmp_path / "o", tokens, epoch=epoch)
+        assert len(its) > 30 and all(int((it["lm_label_ids"] != -100).sum()) == 1 for it in its)

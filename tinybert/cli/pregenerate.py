@@ -15,7 +15,9 @@ from tinybert.config.pregenerate import PregenerateConfig
 
 
 def _defaults(cls: type) -> dict:
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    return {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
 
 
 def add_instance_arguments(parser: argparse.ArgumentParser, config: type = PregenerateConfig) -> None:
@@ -31,10 +33,12 @@ def add_instance_arguments(parser: argparse.ArgumentParser, config: type = Prege
     a("--language", choices=("en", "zh"), default=d["language"],
       help="zh with --do_whole_word_mask means --chinese_wwm")
     a("--num_workers", type=int, default=d["num_workers"],
-      help="worker processes (output does not depend on it) (default %(default)s)")
+      help="worker processes (the output does not depend on it) (default: every core, here %(default)s)")
     a("--short_seq_prob", type=float, default=d["short_seq_prob"],
       help="probability of a shorter target length for an instance")
-    a("--masked_lm_prob", type=float, default=d["masked_lm_prob"], help="fraction of tokens to predict")
+    a("--masked_lm_prob", type=float, default=d["masked_lm_prob"],
+      help="fraction of tokens to predict, at least one per instance (default %(default)s; 0.0 is the original "
+           "pregenerate_training_data.py's default: exactly one masked token per instance)")
     a("--max_predictions_per_seq", type=int, default=d["max_predictions_per_seq"],
       help="at most this many predictions")
     a("--one_seq", action="store_true", help="single-segment instances (no next-sentence pairs)")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tinybert.config.base import check_choice, check_range
 from tinybert.errors import UserError
@@ -64,7 +64,7 @@ class _CorpusJob:
     do_whole_word_mask: bool = False
     chinese_wwm: bool = False
     language: str = "en"  # zh with do_whole_word_mask means chinese_wwm
-    num_workers: int = 1
+    num_workers: int = field(default_factory=default_workers)  # every core; the output does not depend on it
     short_seq_prob: float = 0.1
     masked_lm_prob: float = 0.15
     max_predictions_per_seq: int = 20
@@ -99,6 +99,7 @@ class PregenerateConfig(_CorpusJob):
 
     train_corpus: str
     bert_model: str
+    masked_lm_prob: float = 0.0  # the original's default: max(1, round(0.0 * n)) = exactly one masked token
     reduce_memory: bool = False  # smaller shards (memory is bounded either way: the corpus is streamed)
     epochs_to_generate: int = 3
     max_seq_len: int = 128

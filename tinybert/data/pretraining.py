@@ -532,9 +532,9 @@ def write_corpus_shards(files: Sequence[str], vocab: str, output_dir: str, *, do
     import time
 
     from tinybert.data.shards import prepare_output_dir
-    from tinybert.models.tokenizer import load_tokenizer
+    from tinybert.data.wordpiece import load_wordpiece
 
-    tokenizer = load_tokenizer(vocab, do_lower_case=do_lower_case)
+    tokenizer = load_wordpiece(vocab, do_lower_case=do_lower_case)  # the tokenizers library only: a fast start
     prepare_output_dir(output_dir, overwrite)
     start = time.perf_counter()
     metrics = generate_pretraining_data(files, tokenizer, output_dir, config=config, seed=seed,
