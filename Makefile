@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,zh]'
+	$(BIN)/pip install -q -e '.[test,zh,export]'
 	touch $(STAMP)
 
 demo: $(STAMP)

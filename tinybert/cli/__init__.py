@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-vocab": ("tinybert.cli.build_vocab", "build a WordPiece vocabulary from a corpus"),
     "pretrain": ("tinybert.cli.pretrain", "pretrain or continue pretraining NEZHA/BERT (MLM, MLM+NSP)"),
     "report": ("tinybert.cli.report", "table and plots comparing teacher and students from their run directories"),
+    "export": ("tinybert.cli.export", "export a classifier to ONNX (with --quantize int8: dynamic int8 too)"),
+    "predict": ("tinybert.cli.predict", "labels and probabilities for a file or stdin (PyTorch or ONNX folder)"),
     "ner": ("tinybert.cli.ner", "fine-tune, evaluate or predict a token-classification (NER) model"),
     "mrc": ("tinybert.cli.mrc", "fine-tune, evaluate or predict an extractive reading-comprehension model"),
     "mrc-eval": ("tinybert.cli.mrc_eval", "official CMRC2018 / SQuAD v1.1 metrics of a predictions.json"),
