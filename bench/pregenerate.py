@@ -48,8 +48,8 @@ def main() -> None:
     ap.add_argument("--whole_word_mask", action="store_true")
     args = ap.parse_args()
 
-    from tinybert.cli.build_vocab import build_vocab
     from tinybert.data.pretraining import InstanceConfig, generate_pretraining_data
+    from tinybert.data.vocab import build_vocab
     from tinybert.models.tokenizer import load_tokenizer, save_vocab
 
     files = args.corpus or find_corpus()

@@ -1,16 +1,11 @@
-"""``tinybert convert SRC DST``: any supported checkpoint folder -> a Hugging Face folder (safetensors).
-
-The projections of TinyBERT students (``fit_dense*``) are kept as extra tensors in ``model.safetensors``; the
-vocabulary (and tokenizer files) are written when the source has a ``vocab.txt``.
-"""
+"""``tinybert convert SRC DST``: any supported checkpoint folder -> a Hugging Face folder (safetensors)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 
-HEAD_CHOICES = ("auto", "base", "pretraining", "mlm", "sequence_classification", "token_classification",
-                "question_answering")
+from tinybert.config.base import from_namespace
+from tinybert.config.vocab import HEAD_CHOICES, ConvertConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,24 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinybert.errors import UserError
-    from tinybert.models.checkpoint import detect_format, load_extra_tensors, load_model, save_model
-    from tinybert.models.tokenizer import VOCAB_NAME, load_tokenizer
+    from tinybert.recipes.convert import run_convert
 
-    dst = os.fspath(args.dst)
-    if os.path.exists(dst) and not os.path.isdir(dst):
-        raise UserError.at(dst, "expected an output folder, found a file")
-    if os.path.isdir(dst) and os.listdir(dst) and not args.overwrite_output_dir:
-        raise UserError.at(dst, "output folder exists and is not empty; pass --overwrite_output_dir to replace it")
-    fmt = detect_format(args.src)
-    model = load_model(args.src, head=args.head, num_labels=args.num_labels, dtype=args.dtype)
-    extra = load_extra_tensors(args.src)
-    tokenizer = load_tokenizer(args.src) if os.path.isfile(os.path.join(args.src, VOCAB_NAME)) else None
-    save_model(model, dst, tokenizer=tokenizer, extra_tensors=extra, overwrite=True)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(
-        f"{args.src} ({fmt}) -> {dst}: {type(model).__name__}, {n_params:,} parameters"
-        + (f", {len(extra)} projection tensors" if extra else "")
-        + ("" if tokenizer is not None else "; no vocab.txt in the source, none written")
-    )
+    result = run_convert(from_namespace(ConvertConfig, args))
+    print(f"{args.src} ({result.source_format}) -> {args.dst}: {result.model_class}, {result.num_parameters:,} "
+          "parameters"
+          + (f", {result.num_projection_tensors} projection tensors" if result.num_projection_tensors else "")
+          + ("" if result.wrote_tokenizer else "; no vocab.txt in the source, none written"))
     return 0
