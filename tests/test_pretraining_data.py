@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinybert.cli import run_command
-from tinybert.data.pretraining import mask_batch
+from tinybert.data.masking import mask_batch
 from tinybert.data.shards import PregeneratedDataset, check_pregenerated
 from tinybert.errors import UserError
 
@@ -243,7 +243,7 @@ def test_random_next_comes_from_another_document(tmp_path):
     out = pregen(corpus, tmp_path / "vocab.txt", tmp_path / "o", "--max_seq_len", "40", "--epochs_to_generate", "3")
     stream = {d: [w for line in s for w in line.split()] for d, s in enumerate(docs)}
     seen = {True: 0, False: 0}
-    for it in items(out, tokens, 40):
+    for it in [it for epoch in range(3) for it in items(out, tokens, 40, epoch=epoch)]:
         orig = [tokens[i] for i in original_tokens(it)]
         sep = orig.index("[SEP]")
         a, b = orig[1:sep], orig[sep + 1:-1]
@@ -446,23 +446,54 @@ def test_check_pregenerated_refuses_mismatches(en, tmp_path):
         PregeneratedDataset(out, 0, tokens + ["extra"], 64)
 
 
-def test_long_documents_are_cut_into_pieces_of_one_document(tmp_path):
+def test_documents_whole_and_random_next_from_the_whole_corpus(tmp_path):
     import random
 
-    from tinybert.data.pretraining import _Worker, iter_chunks, iter_documents
+    from tinybert.data.pretraining import TokenStore, _StoreWriter, iter_lines
 
     f = tmp_path / "c.txt"
     f.write_bytes(b"a b c\r\nd e f\r\n\r\n\r\ng h\r\n\r\ni j\n")
-    docs = list(iter_documents([str(f)], max_document_chars=4))
-    assert docs == [(0, ["a b c"], 5), (0, ["d e f"], 5), (1, ["g h"], 3), (2, ["i j"], 3)]
-    chunks = list(iter_chunks(iter(docs), 3, need_pairs=True, corpus_name="c"))
-    assert [[d for d, _ in c] for c in chunks] == [[0, 0, 1, 2]]  # a last chunk of one document is merged back
-    more = list(iter_chunks(iter(docs + [(3, ["k l"], 3), (4, ["m n"], 3)]), 3, need_pairs=True, corpus_name="c"))
-    assert [[d for d, _ in c] for c in more] == [[0, 0, 1], [2, 3, 4]]
-    pieces = [(0, ["p0"]), (0, ["p1"]), (1, ["other"])]
+    assert list(iter_lines([str(f)])) == [(0, "a b c"), (0, "d e f"), (1, "g h"), (2, "i j")]
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    writer = _StoreWriter(str(store_dir), 100, whole_word=False)
+    lines = [(0, 3), (0, 0), (0, 2), (1, 4), (2, 1), (2, 1), (2, 1), (3, 0)]  # (document, tokens): empty ones dropped
+    writer.add([d for d, _ in lines], np.arange(12), np.array([n for _, n in lines]), None)
+    assert writer.finish() == (3, 6)
+    store = TokenStore(str(store_dir))
+    assert store.document(0) == [([0, 1, 2], None), ([3, 4], None)] and store.document(2)[2] == ([11], None)
     py = random.Random(0)
-    assert all(_Worker._random_doc(pieces, 0, False, py) == ["other"] for _ in range(20))
-    assert _Worker._random_doc(pieces[:2], 0, False, py) is None
+    draws = [store.random_document(0, py) for _ in range(4000)]
+    assert 0 not in draws and abs(draws.count(2) / len(draws) - 3 / 4) < 0.03  # weighted by lines, as the original
+    assert {store.random_document(2, py) for _ in range(200)} == {0, 1}
+
+
+def test_instances_do_not_depend_on_chunking(tmp_path):
+    rng = np.random.default_rng(5)
+    docs = [[" ".join(f"d{d}s{s}w{w}" for w in range(int(rng.integers(3, 9)))) + " ."
+             for s in range(int(rng.integers(2, 7)))] for d in range(40)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join("\n".join(s) for s in docs) + "\n", encoding="utf-8")
+    tokens = SPECIALS + sorted({w for s in docs for line in s for w in line.split()})
+    (tmp_path / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    outs = {}
+    for chunk, workers in (("50", "1"), ("600", "2"), ("1000000", "1")):
+        outs[chunk] = out = tmp_path / f"o{chunk}"
+        argv = ["--train_corpus", str(corpus), "--bert_model", str(tmp_path / "vocab.txt"), "--output_dir", str(out),
+                "--no_progress", "--max_seq_len", "40", "--epochs_to_generate", "2", "--chunk_chars", chunk,
+                "--num_workers", workers, "--do_whole_word_mask", "--masked_lm_prob", "0.15"]
+        assert run_command("pregenerate", argv) == 0
+    for name in sorted(os.listdir(outs["50"])):
+        assert len({(o / name).read_bytes() for o in outs.values()}) == 1, name
+    distances = []
+    for it in items(outs["50"], tokens, 40):
+        if it["is_next"]:
+            orig = [tokens[i] for i in original_tokens(it)]
+            sep = orig.index("[SEP]")
+            da = {int(re.match(r"d(\d+)", w).group(1)) for w in orig[1:sep] if w != "."}
+            db = {int(re.match(r"d(\d+)", w).group(1)) for w in orig[sep + 1:-1] if w != "."}
+            distances.append(abs(da.pop() - db.pop()))
+    assert 0 not in distances and max(distances) > 20  # far beyond any 50-character window
 
 
 def test_python_api_equals_the_command_and_refuses_output_over_inputs(en, tmp_path):

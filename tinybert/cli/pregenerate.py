@@ -47,8 +47,8 @@ def add_instance_arguments(parser: argparse.ArgumentParser, config: type = Prege
     a("--overwrite_output_dir", action="store_true", help="replace pregenerated data already in --output_dir")
     a("--no_progress", action="store_true", help="no progress bar")
     a("--chunk_chars", type=int, default=d["chunk_chars"],
-      help="characters of consecutive documents per unit of work; also the window random-next "
-           "segments are drawn from (part of the seed: changing it changes the output)")
+      help="characters per unit of work of the worker processes (the output does not depend on it) "
+           "(default %(default)s)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -72,7 +72,7 @@ class _CorpusJob:
     output_format: str = "binary"
     overwrite_output_dir: bool = False
     no_progress: bool = False
-    chunk_chars: int = 200_000  # characters of consecutive documents per unit of work
+    chunk_chars: int = 200_000  # characters per unit of work (the output does not depend on it)
 
     def __post_init__(self) -> None:
         check_choice("language", self.language, ("en", "zh"))

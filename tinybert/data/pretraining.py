@@ -11,16 +11,20 @@ positions (never [CLS]/[SEP]), chosen over shuffled candidates — whole words w
 continuation pieces, or words found by jieba for Chinese) — and each position becomes [MASK] 80%, stays 10%, or
 becomes a random non-special token 10%.
 
-Streaming and memory: the corpus is read document by document and cut into *chunks* (consecutive documents of about
-``chunk_chars`` characters, at least two documents each). A chunk is the unit of work of a worker process, and
-the random-next document is drawn from the other documents of the same chunk: a bounded window that plays the
-role of the original's whole-corpus document database (its ``--reduce_memory`` shelve). Documents longer than
-``max_document_chars`` are cut into pieces at line boundaries (pieces keep their document id, so a random next is
-never drawn from the same document). At most ``2 * num_workers + 2`` chunks and one shard per epoch are in memory.
+The random-next document is drawn from the whole corpus, with probability proportional to its number of lines (the
+original's ``sample_doc(sentence_weighted=True)``), and documents are used whole, as the original does.
 
-Determinism: every random choice for chunk ``c`` of round (epoch) ``r`` comes from generators seeded with
-``(seed, r, c)``; workers return results that the parent writes in chunk order, so the bytes written do not
-depend on ``num_workers``.
+Streaming and memory, in two passes. Pass 1 tokenizes the corpus in blocks of about ``chunk_chars`` characters into
+a :class:`TokenStore`: token ids (and whole-word flags) of every line in a memory-mapped scratch file beside the
+output folder, with the line and document offsets; it plays the role of the original's whole-corpus document
+database (its ``--reduce_memory`` shelve) without holding the corpus in memory. Pass 2 turns groups of whole
+documents (about ``chunk_chars / 4`` tokens each) into instances, reading any random-next document from the store.
+Both passes run on ``num_workers`` processes with at most ``2 * num_workers + 2`` jobs in flight; one shard per epoch
+is in memory in the parent.
+
+Determinism: every random choice for document ``d`` of round (epoch) ``r`` comes from generators seeded with
+``(seed, r, d)`` (the masking draws are per token of the document's instances), and results are written in corpus
+order, so the bytes written depend neither on ``num_workers`` nor on ``chunk_chars``.
 """
 
 from __future__ import annotations
@@ -39,13 +43,12 @@ from typing import Any
 import numpy as np
 
 from tinybert.config.pregenerate import InstanceConfig
-from tinybert.data.masking import instance_offsets, mask_batch, replacement_ids, special_ids
+from tinybert.data.masking import instance_offsets, mask_with_draws, replacement_ids, special_ids
 from tinybert.data.shards import EpochWriter, PackedInstances
 from tinybert.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-Chunk = list[tuple[int, list[str]]]  # (document id, lines)
 
 
 # ------------------------------------------------------------------------------------------------------------ corpus
@@ -71,16 +74,13 @@ def expand_inputs(patterns: Iterable[str], field: str = "input_file") -> list[st
     return files
 
 
-def iter_documents(paths: Sequence[str], max_document_chars: int = 1 << 22) -> Iterator[tuple[int, list[str], int]]:
-    """Yield ``(document id, lines, characters)`` streaming the files; blank lines separate documents.
-
-    Undecodable bytes raise a :class:`UserError` naming the file and line.
-    """
-    doc_id = 0
+def iter_lines(paths: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """``(document number, line)`` for every non-blank line of the files, streamed; blank lines separate documents
+    (runs of them count once) and a file boundary ends one. Undecodable bytes raise a :class:`UserError` naming the
+    file and line."""
+    doc = 0
     for path in paths:
-        lines: list[str] = []
-        nchars = 0
-        started = False  # the current document has text (some of it possibly yielded already as a piece)
+        started = False  # the current document has text
         with open(path, "rb") as f:
             for lineno, raw in enumerate(f, 1):
                 try:
@@ -92,56 +92,111 @@ def iter_documents(paths: Sequence[str], max_document_chars: int = 1 << 22) -> I
                     line = line.lstrip("\ufeff")
                 line = line.strip()
                 if line:
-                    lines.append(line)
-                    nchars += len(line)
+                    yield doc, line
                     started = True
-                    if nchars >= max_document_chars:
-                        yield doc_id, lines, nchars
-                        lines, nchars = [], 0
                 elif started:
-                    if lines:
-                        yield doc_id, lines, nchars
-                    doc_id += 1
-                    lines, nchars, started = [], 0, False
-        if lines:
-            yield doc_id, lines, nchars
-        doc_id += 1
+                    doc += 1
+                    started = False
+        if started:
+            doc += 1
 
 
-def iter_chunks(docs: Iterable[tuple[int, list[str], int]], chunk_chars: int, *, need_pairs: bool,
-                corpus_name: str) -> Iterator[Chunk]:
-    """Group documents into chunks of >= ``chunk_chars`` characters and >= 2 documents (the last one merged back).
+def iter_blocks(lines: Iterable[tuple[int, str]], block_chars: int) -> Iterator[tuple[list[int], list[str]]]:
+    """Consecutive lines in blocks of about ``block_chars`` characters: ``(document numbers, lines)``. Blocks are
+    units of tokenization only; documents may span blocks."""
+    docs: list[int] = []
+    text: list[str] = []
+    chars = 0
+    for doc, line in lines:
+        docs.append(doc)
+        text.append(line)
+        chars += len(line)
+        if chars >= block_chars:
+            yield docs, text
+            docs, text, chars = [], [], 0
+    if text:
+        yield docs, text
 
-    Raises the empty-corpus and single-document errors before the first chunk is handed out.
-    """
-    pending: Chunk | None = None
-    cur: Chunk = []
-    cur_chars = 0
-    doc_ids: set[int] = set()
-    for doc_id, lines, nchars in docs:
-        if len(doc_ids) < 2:
-            doc_ids.add(doc_id)
-        cur.append((doc_id, lines))
-        cur_chars += nchars
-        if cur_chars >= chunk_chars and len({d for d, _ in cur}) >= 2:
-            if pending is not None:
-                yield pending
-            pending, cur, cur_chars = cur, [], 0
-    if not doc_ids:
-        raise UserError.at(corpus_name, "the corpus holds no text; expected UTF-8 text, one sentence per line, "
-                                        "documents separated by blank lines")
-    if need_pairs and len(doc_ids) < 2:
-        raise UserError(f"{corpus_name}: the corpus holds a single document, but next-sentence pairs need at "
-                        "least two (separate documents with blank lines), or set one_seq", field="one_seq")
-    if cur:
-        if pending is not None and len({d for d, _ in cur}) < 2:
-            pending = pending + cur
-        else:
-            if pending is not None:
-                yield pending
-            pending = cur
-    if pending is not None:
-        yield pending
+
+class TokenStore:
+    """The tokenized corpus on disk, memory-mapped: token ids of every line back to back (``tokens``), the
+    continuation flags of whole-word masking (``cont``, uint8, or None), line offsets into them (``line_offsets``,
+    n_lines + 1) and the first line of every document (``doc_lines``, n_docs + 1). Any document, e.g. a random-next
+    one drawn from the whole corpus, is read in O(its length) without holding the corpus in memory."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        meta = np.load(os.path.join(folder, "meta.npy"))
+        # plain ndarray views of the mappings (slicing a np.memmap costs ~10x more)
+        self.line_offsets = np.load(os.path.join(folder, "line_offsets.npy"), mmap_mode="r").view(np.ndarray)
+        self.doc_lines = np.load(os.path.join(folder, "doc_lines.npy"), mmap_mode="r").view(np.ndarray)
+        n_tokens = int(self.line_offsets[-1])
+        dtype = np.dtype(np.uint16) if meta[0] == 2 else np.dtype(np.int32)
+        self.tokens = (np.memmap(os.path.join(folder, "tokens.bin"), dtype, "r", shape=(n_tokens,)).view(np.ndarray)
+                       if n_tokens else np.zeros(0, dtype))
+        self.cont = (np.memmap(os.path.join(folder, "cont.bin"), np.uint8, "r", shape=(n_tokens,)).view(np.ndarray)
+                     if meta[1] and n_tokens else None)
+        self.doc_ends = self.doc_lines[1:]  # exclusive cumulative line counts, as the original's doc_cumsum
+        self.num_docs = len(self.doc_lines) - 1
+        self.num_lines = int(self.doc_lines[-1])
+
+    def line(self, index: int) -> tuple[list[int], list[bool] | None]:
+        """Token ids of a line and (whole-word masking) its continuation flags."""
+        a, b = int(self.line_offsets[index]), int(self.line_offsets[index + 1])
+        return self.tokens[a:b].tolist(), (self.cont[a:b].astype(bool).tolist() if self.cont is not None else None)
+
+    def document(self, doc: int) -> list[tuple[list[int], list[bool] | None]]:
+        first, end = int(self.doc_lines[doc]), int(self.doc_lines[doc + 1])
+        offsets = self.line_offsets[first:end + 1].tolist()
+        ids = self.tokens[offsets[0]:offsets[-1]].tolist()
+        cont = self.cont[offsets[0]:offsets[-1]].astype(bool).tolist() if self.cont is not None else None
+        base = offsets[0]
+        return [(ids[a - base:b - base], cont[a - base:b - base] if cont is not None else None)
+                for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def random_document(self, doc: int, py: random.Random) -> int:
+        """Another document, drawn with probability proportional to its number of lines (the original's
+        ``sample_doc(sentence_weighted=True)``): a uniform line outside ``doc``, and the document holding it."""
+        total = self.num_lines
+        start = int(self.doc_ends[doc])
+        own = start - int(self.doc_lines[doc])
+        line = py.randrange(start, start + total - own) % total
+        return int(np.searchsorted(self.doc_ends, line, side="right"))
+
+
+class _StoreWriter:
+    """Builds a :class:`TokenStore` folder from tokenized blocks, in order (dropping lines with no tokens and
+    documents with no lines)."""
+
+    def __init__(self, folder: str, vocab_size: int, whole_word: bool) -> None:
+        self.folder = folder
+        self.dtype = np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.int32)
+        self.tokens = open(os.path.join(folder, "tokens.bin"), "wb")  # noqa: SIM115 - closed in finish()
+        self.cont = open(os.path.join(folder, "cont.bin"), "wb") if whole_word else None  # noqa: SIM115
+        self.line_lengths: list[np.ndarray] = []
+        self.line_docs: list[np.ndarray] = []
+
+    def add(self, docs: list[int], ids: np.ndarray, lengths: np.ndarray, cont: np.ndarray | None) -> None:
+        self.tokens.write(ids.astype(self.dtype).tobytes())
+        if self.cont is not None and cont is not None:
+            self.cont.write(cont.astype(np.uint8).tobytes())
+        keep = lengths > 0
+        self.line_lengths.append(lengths[keep].astype(np.int64))
+        self.line_docs.append(np.asarray(docs, np.int64)[keep])
+
+    def finish(self) -> tuple[int, int]:
+        """Write the offsets; return (documents, lines)."""
+        self.tokens.close()
+        if self.cont is not None:
+            self.cont.close()
+        lengths = np.concatenate(self.line_lengths) if self.line_lengths else np.zeros(0, np.int64)
+        docs = np.concatenate(self.line_docs) if self.line_docs else np.zeros(0, np.int64)
+        starts = np.flatnonzero(np.diff(docs, prepend=-1) != 0)  # first line of every document with text
+        doc_lines = np.append(starts, len(docs)).astype(np.int64)
+        np.save(os.path.join(self.folder, "line_offsets.npy"), instance_offsets(lengths))
+        np.save(os.path.join(self.folder, "doc_lines.npy"), doc_lines)
+        np.save(os.path.join(self.folder, "meta.npy"), np.array([self.dtype.itemsize, self.cont is not None]))
+        return len(starts), len(docs)
 
 
 # ------------------------------------------------------------------------------------------------------------ workers
@@ -196,6 +251,13 @@ class _Worker:
             self.jieba = import_jieba()
         self.fast_backend, self.lower = _ascii_backend(backend) if self.jieba is None else (None, False)
         self.word_cache: dict[str, list[int]] = {}
+        self.store: TokenStore | None = None
+
+    def run(self, job: tuple) -> Any:
+        """A job of either pass: ``("tokenize", lines)`` or ``("instances", store folder, first doc, end doc)``."""
+        if job[0] == "tokenize":
+            return self.tokenize_block(job[1])
+        return self.instances(*job[1:])
 
     # -- tokenization (batched) ------------------------------------------------------------------------------------
     def encode(self, lines: list[str]) -> tuple[list[list[int]], list[Any] | None]:
@@ -239,31 +301,21 @@ class _Worker:
                 out[i] = e.ids
         return out, None
 
-    def tokenize(self, chunk: Chunk) -> list[tuple[int, list[tuple[list[int], list[bool] | None]]]]:
-        flat = [line for _, lines in chunk for line in lines]
-        all_ids, encs = self.encode(flat)
-        wwm = self.cfg.whole_word_mask or self.cfg.chinese_wwm
-        sub = self.info.is_subword
-        docs = []
-        k = 0
-        for doc_id, lines in chunk:
-            segs = []
-            for line in lines:
-                ids = all_ids[k]
-                k += 1
-                if not ids:
-                    continue
-                cont = None
-                if wwm:
-                    flags = sub[ids]
-                    if self.jieba is not None:
-                        flags = flags | self._jieba_cont(line, encs[k - 1].offsets)
-                    flags[0] = False
-                    cont = flags.tolist()
-                segs.append((ids, cont))
-            if segs:
-                docs.append((doc_id, segs))
-        return docs
+    def tokenize_block(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Token ids of the lines back to back, the token count of each line and (whole-word masking) the
+        continuation flags (a ``##`` piece, or inside a jieba word; never a line's first token)."""
+        all_ids, encs = self.encode(lines)
+        lengths = np.fromiter((len(x) for x in all_ids), np.int64, len(all_ids))
+        ids = np.fromiter(itertools.chain.from_iterable(all_ids), np.int64, int(lengths.sum()))
+        if not (self.cfg.whole_word_mask or self.cfg.chinese_wwm):
+            return ids, lengths, None
+        cont = self.info.is_subword[ids]
+        if self.jieba is not None:
+            parts = [self._jieba_cont(line, enc.offsets) for line, enc in zip(lines, encs)]
+            cont = cont | (np.concatenate(parts) if parts else np.zeros(0, bool))
+        starts = instance_offsets(lengths)[:-1][lengths > 0]
+        cont[starts] = False
+        return ids, lengths, cont
 
     def _jieba_cont(self, line: str, offsets: list[tuple[int, int]]) -> np.ndarray:
         word_of = np.zeros(len(line) + 1, np.int64)
@@ -276,29 +328,28 @@ class _Worker:
         return cont
 
     # -- instances ------------------------------------------------------------------------------------------------
-    def process(self, chunk_index: int, chunk: Chunk) -> list[PackedInstances]:
-        docs = self.tokenize(chunk)
-        out = []
-        for r in self.rounds:
-            ss = np.random.SeedSequence([self.seed, r, chunk_index])
-            py = random.Random(int(ss.generate_state(2, np.uint64)[0]))
-            rng = np.random.default_rng(ss)
-            out.append(self._round(docs, py, rng))
-        return out
+    def instances(self, store_dir: str, first_doc: int, end_doc: int) -> list[PackedInstances]:
+        """The instances of documents ``[first_doc, end_doc)`` for every round; document ``d`` of round ``r`` draws
+        from generators seeded with ``(seed, r, d)`` only, so the result does not depend on how documents are
+        grouped into jobs, nor on the number of workers."""
+        if self.store is None or self.store.folder != store_dir:
+            self.store = TokenStore(store_dir)
+        docs = [self.store.document(d) for d in range(first_doc, end_doc)]
+        return [self._round(r, first_doc, docs) for r in self.rounds]
 
-    def _round(self, docs, py: random.Random, rng: np.random.Generator) -> PackedInstances:
-        cfg, info = self.cfg, self.info
+    def _round(self, round_index: int, first_doc: int, docs: list) -> PackedInstances:
+        cfg, info, store = self.cfg, self.info, self.store
         wwm = cfg.whole_word_mask or cfg.chinese_wwm
         one_seq = cfg.one_seq
         max_tokens = cfg.max_seq_len - (2 if one_seq else 3)
-        unique = len({d[0] for d in docs}) == len(docs)
         toks: list[int] = []  # all instances, concatenated, with [CLS]/[SEP]
         conts: list[bool] = []  # continuation flags parallel to toks (whole-word masking)
         lens: list[int] = []
         len_a: list[int] = []
         rnd: list[int] = []
+        doc_tokens: list[int] = []  # tokens emitted per document (its masking draws)
 
-        def emit(seg_a, seg_b, is_random: bool) -> None:
+        def emit(seg_a, seg_b, is_random: bool, py: random.Random) -> None:
             a: list[int] = []
             b: list[int] = []
             for seg in seg_a:
@@ -346,8 +397,10 @@ class _Worker:
                     conts.extend(cb[fb:fb + len(b)])
                     conts.append(False)
 
-        for di in range(len(docs)):
-            doc = docs[di][1]
+        for k, doc in enumerate(docs):
+            doc_id = first_doc + k
+            py = random.Random(f"tinybert-pregenerate:{self.seed}:{round_index}:{doc_id}")
+            before = len(toks)
             target = max_tokens
             if py.random() < cfg.short_seq_prob:
                 target = py.randint(2, max_tokens)
@@ -359,31 +412,36 @@ class _Worker:
                 cur_len += len(doc[i][0])
                 if i == len(doc) - 1 or cur_len >= target:
                     if one_seq:
-                        emit(current, [], False)
+                        emit(current, [], False, py)
                     else:
                         a_end = py.randint(1, len(current) - 1) if len(current) >= 2 else 1
                         seg_a = current[:a_end]
-                        rdoc = None
                         if len(current) == 1 or py.random() < 0.5:
-                            rdoc = self._random_doc(docs, di, unique, py)
-                        if rdoc is not None:
+                            other = store.random_document(doc_id, py)
+                            lo, hi = int(store.doc_lines[other]), int(store.doc_lines[other + 1])
                             target_b = target - sum(len(seg[0]) for seg in seg_a)
                             seg_b = []
                             b_len = 0
-                            for j in range(py.randint(0, len(rdoc) - 1), len(rdoc)):
-                                seg_b.append(rdoc[j])
-                                b_len += len(rdoc[j][0])
+                            for j in range(lo + py.randrange(hi - lo), hi):
+                                seg_b.append(store.line(j))
+                                b_len += len(seg_b[-1][0])
                                 if b_len >= target_b:
                                     break
                             i -= len(current) - a_end  # put the unused lines back
-                            emit(seg_a, seg_b, True)
-                        elif len(current) >= 2:  # no other document to draw from: keep the actual next
-                            emit(seg_a, current[a_end:], False)
+                            emit(seg_a, seg_b, True, py)
+                        else:
+                            emit(seg_a, current[a_end:], False, py)
                     current, cur_len = [], 0
                 i += 1
-        return self._pack(toks, conts, lens, len_a, rnd, rng)
+            doc_tokens.append(len(toks) - before)
+        draws = None
+        if not cfg.dynamic_masking:
+            draws = np.concatenate(
+                [np.random.default_rng([self.seed, round_index, first_doc + k, 1]).random((3, n))
+                 for k, n in enumerate(doc_tokens) if n] or [np.zeros((3, 0))], axis=1)
+        return self._pack(toks, conts, lens, len_a, rnd, draws)
 
-    def _pack(self, toks, conts, lens, len_a, rnd, rng: np.random.Generator) -> PackedInstances:
+    def _pack(self, toks, conts, lens, len_a, rnd, draws: np.ndarray | None) -> PackedInstances:
         """Instances as flat arrays: segment ids, specials and masking computed for the whole round at once."""
         cfg, info = self.cfg, self.info
         ids = np.array(toks, np.int32)
@@ -401,27 +459,16 @@ class _Worker:
             specials[off[1:] - 1] = True
         ws = ~np.array(conts, bool) if (cfg.whole_word_mask or cfg.chinese_wwm) else None
         empty8 = np.zeros(0, np.uint8)
-        if cfg.dynamic_masking:
+        if draws is None:
             return PackedInstances(ids, lengths, segs, np.array(rnd, np.uint8), np.zeros(len(lengths), np.int32),
                                    np.zeros(0, np.uint16), np.zeros(0, np.int32),
                                    ws.astype(np.uint8) if ws is not None else empty8)
-        masked, counts, positions, labels = mask_batch(
+        masked, counts, positions, labels = mask_with_draws(
             ids, lengths, specials, ws, masked_lm_prob=cfg.masked_lm_prob,
-            max_predictions=cfg.max_predictions_per_seq, mask_id=info.mask_id, random_ids=info.random_ids, rng=rng)
+            max_predictions=cfg.max_predictions_per_seq, mask_id=info.mask_id, random_ids=info.random_ids,
+            draws=draws)
         return PackedInstances(masked, lengths, segs, np.array(rnd, np.uint8), counts.astype(np.int32),
                                positions.astype(np.uint16), labels.astype(np.int32), empty8)
-
-    @staticmethod
-    def _random_doc(docs, di: int, unique: bool, py: random.Random):
-        """A random document of the chunk other than ``docs[di]`` (None if there is none)."""
-        if unique:
-            if len(docs) < 2:
-                return None
-            j = py.randrange(len(docs) - 1)
-            return docs[j + (j >= di)][1]
-        own = docs[di][0]  # pieces of one long document share an id
-        others = [j for j in range(len(docs)) if docs[j][0] != own]
-        return docs[others[py.randrange(len(others))]][1] if others else None
 
 
 _WORKER: _Worker | None = None
@@ -433,9 +480,9 @@ def _init_worker(*args: Any) -> None:
     _WORKER = _Worker(*args)
 
 
-def _work(job: tuple[int, Chunk]) -> list[PackedInstances]:
+def _work(job: tuple) -> Any:
     assert _WORKER is not None
-    return _WORKER.process(*job)
+    return _WORKER.run(job)
 
 
 def import_jieba():
@@ -459,7 +506,6 @@ def token_info(tokenizer: Any) -> _TokenInfo:
             sub[i] = True
     return _TokenInfo(sp["[CLS]"], sp["[SEP]"], sp["[MASK]"], replacement_ids(vocab), sub)
 
-
 # ------------------------------------------------------------------------------------------------------------ driver
 def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, output_dir: str, *,
                               config: InstanceConfig, seed: int, num_epochs: int = 1, num_workers: int = 1,
@@ -467,9 +513,16 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
                               chunk_chars: int = 200_000, progress: bool = True) -> list[dict[str, Any]]:
     """Build ``num_epochs`` epochs of instances from the corpus and write them to ``output_dir``; return metrics.
 
-    The corpus is read (and tokenized) once; epoch ``e`` of chunk ``c`` draws from ``(seed, e, c)``. Output files
-    are written atomically; each epoch's ``epoch_N_metrics.json`` is written last.
+    Two streaming passes: the corpus is tokenized once, in blocks of ``chunk_chars`` characters, into a memory-mapped
+    :class:`TokenStore` (a temporary folder beside ``output_dir``, removed at the end); then documents, whole, in
+    groups of about ``chunk_chars`` characters, become instances, a random next drawn from the whole corpus. Both
+    passes run on ``num_workers`` processes and are written in corpus order; every random choice for document ``d``
+    of epoch ``e`` comes from ``(seed, e, d)``, so neither ``num_workers`` nor ``chunk_chars`` changes a byte.
+    Output files are written atomically; each epoch's ``epoch_N_metrics.json`` is written last.
     """
+    import shutil
+    import tempfile
+
     config.validate()
     if config.dynamic_masking and output_format != "binary":
         raise UserError.of_field("dynamic_masking", "stores unmasked instances, which only the binary format can "
@@ -482,35 +535,76 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
     for t, i in vocab_map.items():
         id_to_token[i] = t
     corpus_name = corpus_files[0] if len(corpus_files) == 1 else ", ".join(corpus_files)
-    chunks = iter_chunks(iter_documents(corpus_files, max_document_chars=max(chunk_chars * 4, 1 << 16)),
-                         chunk_chars, need_pairs=not config.one_seq, corpus_name=corpus_name)
-    first = next(chunks)  # raises the empty / single-document errors before anything is written
-    os.makedirs(output_dir, exist_ok=True)
-    meta = {"dynamic_masking": config.dynamic_masking, "masked_lm_prob": config.masked_lm_prob,
-            "max_predictions_per_seq": config.max_predictions_per_seq,
-            "whole_word_mask": config.whole_word_mask or config.chinese_wwm, "seed": seed,
-            "instance_config": asdict(config)}
-    writers = [EpochWriter(output_dir, e, vocab=id_to_token, max_seq_len=config.max_seq_len,
-                           output_format=output_format, shard_size=shard_size, meta=meta) for e in range(num_epochs)]
     worker_args = (tokenizer.backend_tokenizer, info, config, seed, list(range(num_epochs)))
-    jobs = ((i, c) for i, c in enumerate(_prepend(first, chunks)))
-    total_bytes = sum(os.path.getsize(p) for p in corpus_files)
-    bar = _progress(progress, total_bytes)
+    scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tokens-",
+                               dir=_existing_parent(output_dir))
+    writers: list[EpochWriter] = []
     try:
-        for chunk, results in _run_jobs(jobs, worker_args, num_workers):
-            for w, packed in zip(writers, results):
-                w.add(packed)
+        with _Jobs(worker_args, num_workers) as jobs:
+            store = _StoreWriter(scratch, len(id_to_token), config.whole_word_mask or config.chinese_wwm)
+            bar = _progress(progress, sum(os.path.getsize(p) for p in corpus_files), "tokenize", "char")
+            blocks = iter_blocks(iter_lines(corpus_files), chunk_chars)
+            for (docs, lines), (ids, lengths, cont) in jobs.ordered(
+                    (block, ("tokenize", block[1])) for block in blocks):
+                store.add(docs, ids, lengths, cont)
+                if bar is not None:
+                    bar.update(sum(len(x) + 1 for x in lines))
+            num_docs, _ = store.finish()
             if bar is not None:
-                bar.update(sum(len(x) + 1 for _, lines in chunk for x in lines))
-                bar.set_postfix(instances=writers[0].count)
+                bar.close()
+            if not num_docs:
+                raise UserError.at(corpus_name, "the corpus holds no text; expected UTF-8 text, one sentence per "
+                                                "line, documents separated by blank lines")
+            if not config.one_seq and num_docs < 2:
+                raise UserError(f"{corpus_name}: the corpus holds a single document, but next-sentence pairs need "
+                                "at least two (separate documents with blank lines), or set one_seq",
+                                field="one_seq")
+            os.makedirs(output_dir, exist_ok=True)
+            meta = {"dynamic_masking": config.dynamic_masking, "masked_lm_prob": config.masked_lm_prob,
+                    "max_predictions_per_seq": config.max_predictions_per_seq,
+                    "whole_word_mask": config.whole_word_mask or config.chinese_wwm, "seed": seed,
+                    "instance_config": asdict(config)}
+            writers = [EpochWriter(output_dir, e, vocab=id_to_token, max_seq_len=config.max_seq_len,
+                                   output_format=output_format, shard_size=shard_size, meta=meta)
+                       for e in range(num_epochs)]
+            groups = _document_groups(TokenStore(scratch), max(1, chunk_chars // 4))
+            bar = _progress(progress, num_docs, "instances", "doc")
+            for (first, end), results in jobs.ordered(
+                    ((first, end), ("instances", scratch, first, end)) for first, end in groups):
+                for w, packed in zip(writers, results):
+                    w.add(packed)
+                if bar is not None:
+                    bar.update(end - first)
+                    bar.set_postfix(instances=writers[0].count)
+            if bar is not None:
+                bar.close()
         return [w.close() for w in writers]
     except BaseException:
         for w in writers:
             w.abort()
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _existing_parent(path: str) -> str:
+    """The nearest existing folder at or above ``path``'s parent (the scratch folder goes there, so an error
+    before any output leaves no new folder behind)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    return parent
+
+
+def _document_groups(store: TokenStore, group_tokens: int) -> Iterator[tuple[int, int]]:
+    """Consecutive documents in groups of at least ``group_tokens`` tokens (the unit of work of pass 2)."""
+    doc_tokens = store.line_offsets[np.asarray(store.doc_lines)]
+    first = 0
+    while first < store.num_docs:
+        end = int(np.searchsorted(doc_tokens, doc_tokens[first] + group_tokens, side="left"))
+        end = min(max(end, first + 1), store.num_docs)
+        yield first, end
+        first = end
 
 
 @dataclass
@@ -543,37 +637,50 @@ def write_corpus_shards(files: Sequence[str], vocab: str, output_dir: str, *, do
                          time.perf_counter() - start)
 
 
-def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
-    yield first
-    yield from rest
-
-
-def _progress(enabled: bool, total: int):
+def _progress(enabled: bool, total: int, desc: str, unit: str):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="char", unit_scale=True, desc="pregenerate")
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc)
 
 
-def _run_jobs(jobs: Iterator[tuple[int, Chunk]], worker_args: tuple, num_workers: int
-              ) -> Iterator[tuple[Chunk, list[PackedInstances]]]:
-    """Run ``jobs`` in order, in this process (``num_workers <= 1``) or in a pool with bounded jobs in flight."""
-    if num_workers <= 1:
-        worker = _Worker(*worker_args)
-        for i, chunk in jobs:
-            yield chunk, worker.process(i, chunk)
-        return
-    import multiprocessing as mp
+class _Jobs:
+    """Runs worker jobs in this process (``num_workers <= 1``) or in a pool, results in submission order, at most
+    ``2 * num_workers + 2`` jobs in flight."""
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(num_workers, initializer=_init_worker, initargs=worker_args) as pool:
+    def __init__(self, worker_args: tuple, num_workers: int) -> None:
+        self.worker_args, self.num_workers = worker_args, num_workers
+        self.pool = None
+        self.worker: _Worker | None = None
+
+    def __enter__(self) -> _Jobs:
+        if self.num_workers <= 1:
+            self.worker = _Worker(*self.worker_args)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            self.pool = ctx.Pool(self.num_workers, initializer=_init_worker, initargs=self.worker_args)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.terminate() if exc[0] is not None else self.pool.close()
+            self.pool.join()
+
+    def ordered(self, jobs: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+        """``(tag, result)`` for each ``(tag, job)``, in order."""
+        if self.worker is not None:
+            for tag, job in jobs:
+                yield tag, self.worker.run(job)
+            return
         inflight: collections.deque = collections.deque()
-        for job in jobs:
-            inflight.append((job[1], pool.apply_async(_work, (job,))))
-            if len(inflight) >= 2 * num_workers + 2:
-                chunk, res = inflight.popleft()
-                yield chunk, res.get()
+        for tag, job in jobs:
+            inflight.append((tag, self.pool.apply_async(_work, (job,))))
+            if len(inflight) >= 2 * self.num_workers + 2:
+                tag0, res = inflight.popleft()
+                yield tag0, res.get()
         while inflight:
-            chunk, res = inflight.popleft()
-            yield chunk, res.get()
+            tag0, res = inflight.popleft()
+            yield tag0, res.get()

@@ -62,5 +62,6 @@ def run_augment(cfg: AugmentConfig) -> AugmentResult:
                 n, cfg.M, cfg.p, device, cfg.num_workers, output)
     start = time.perf_counter()
     rows = augment_file(resources, job, output, num_workers=cfg.num_workers)
-    logger.info("wrote %d rows to %s", rows, output)
-    return AugmentResult(output, rows, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    logger.info("wrote %d rows to %s in %.1fs", rows, output, seconds)
+    return AugmentResult(output, rows, seconds)
