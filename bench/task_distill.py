@@ -55,8 +55,10 @@ def main() -> int:
     import torch
     from transformers import BertForSequenceClassification
 
-    import tinybert.distill.task as task
+    import tinybert.recipes.task_distill as task
     from tinybert.cli import build_parser
+    from tinybert.config import from_namespace
+    from tinybert.config.distill import TaskDistillConfig
     from tinybert.models.checkpoint import save_model
     from tinybert.models.student import build_student, read_student_config
     from tinybert.models.tokenizer import load_tokenizer
@@ -98,7 +100,7 @@ def main() -> int:
                 os.path.join(work, out), "--max_seq_length", str(a.seq), "--train_batch_size", str(a.batch),
                 "--num_train_epochs", "1", "--eval_step", "0", "--save_steps", "0", "--logging_steps", "10",
                 "--skip_teacher_check", "--do_lower_case", *(["--no_cuda"] if a.no_cuda else []), *extra]
-        return task.run_task_distill(build_parser("task-distill").parse_args(argv))
+        return task.run_task_distill(from_namespace(TaskDistillConfig, build_parser("task-distill").parse_args(argv)))
 
     print(f"teacher {tconf.num_hidden_layers}L/{tconf.hidden_size}, student "
           f"{os.path.basename(a.student_config)}, {n} examples, seq {a.seq}, batch {a.batch}, "

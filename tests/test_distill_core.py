@@ -10,7 +10,8 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 from tinybert.distill import losses
 from tinybert.distill.layer_map import LayerMap, LayerMatch, load_layer_map, uniform_map
 from tinybert.distill.losses import attention_mse, hidden_mse, prediction_loss, soft_cross_entropy
-from tinybert.distill.objective import IntermediateObjective
+from tinybert.distill.objective import DistillObjective
+from tinybert.distill.spec import general_distillation
 from tinybert.errors import UserError
 from tinybert.models.view import distill_forward, frozen
 
@@ -214,7 +215,7 @@ def test_intermediate_objective_equals_sum_of_mapped_losses():
     ids, mask, types = batch()
     b = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     lm = uniform_map(2, 4)
-    loss, parts = IntermediateObjective(teacher, lm)(student, b)
+    loss, parts = DistillObjective(teacher, general_distillation(lm))(student, b)
     t = distill_forward(teacher, ids, mask, types, scores=True, hidden=True)
     s = distill_forward(student.model, ids, mask, types, scores=True, hidden=True)
     att = sum(attention_mse(s.attention_scores[i], t.attention_scores[j]) for i, j in [(0, 1), (1, 3)])

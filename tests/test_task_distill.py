@@ -129,9 +129,10 @@ def parse(command: str, argv: list[str]):
 
 
 def distill(argv: list[str]):
-    from tinybert.distill.task import run_task_distill
+    """``task_distill.py ARGV`` in this process (exceptions propagate): the CLI's mapping onto the recipes."""
+    from tinybert.cli.task_distill import run
 
-    return run_task_distill(parse("task-distill", argv))
+    return run(parse("task-distill", argv))
 
 
 def common(data_dir, out, *extra) -> list[str]:

@@ -21,17 +21,17 @@ CHILD = textwrap.dedent("""
     import json, os, sys
     sys.path.insert(0, {tests!r})
     import test_task_distill as t
-    from tinybert.distill import task
+    from tinybert.distill import teacher
 
     seen_dir, argv = sys.argv[1], sys.argv[2:]
     sizes = []
-    real = task.predict_logits
+    real = teacher.predict_logits
 
     def counting(model, dataset, *a, **kw):
         sizes.append(len(dataset))
         return real(model, dataset, *a, **kw)
 
-    task.predict_logits = counting
+    teacher.predict_logits = counting
     t.distill(argv)
     with open(os.path.join(seen_dir, f"seen_{{os.environ['RANK']}}.json"), "w") as f:
         json.dump({{"predicted": sizes}}, f)

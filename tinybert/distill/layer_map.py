@@ -86,7 +86,7 @@ def load_layer_map(spec: str, student_layers: int, teacher_layers: int) -> Layer
     if spec == "last":
         return last_map(student_layers, teacher_layers)
     if not os.path.isfile(spec):
-        raise UserError(f"--layer_map {spec!r}: expected 'uniform', 'last' or the path of a JSON file")
+        raise UserError.of_field("layer_map", f"{spec!r}: expected 'uniform', 'last' or the path of a JSON file")
     raw = read_json(spec, expect=None)
     if not isinstance(raw, list) or not raw:
         raise UserError.at(spec, "expected a non-empty JSON list of {kind, student, teacher, weight} objects")

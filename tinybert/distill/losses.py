@@ -124,10 +124,15 @@ def soft_cross_entropy(
     return -(q * log_p).sum(dim=-1).mean()
 
 
+def regression_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """MSE between the student's and the teacher's (N, 1) predictions."""
+    return F.mse_loss(student_logits.float().view(-1), teacher_logits.float().view(-1))
+
+
 def prediction_loss(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0, regression: bool = False
 ) -> torch.Tensor:
     """Stage-2 loss: soft cross-entropy for classification, MSE to the teacher's predictions for regression."""
     if regression:
-        return F.mse_loss(student_logits.float().view(-1), teacher_logits.float().view(-1))
+        return regression_mse(student_logits, teacher_logits)
     return soft_cross_entropy(student_logits, teacher_logits, temperature)

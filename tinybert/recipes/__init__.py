@@ -8,6 +8,17 @@ imports torch until a recipe runs.
 from __future__ import annotations
 
 PUBLIC: dict[str, str] = {
+    "GeneralDistillConfig": "tinybert.config.distill",
+    "TaskDistillConfig": "tinybert.config.distill",
+    "EvalConfig": "tinybert.config.distill",
+    "run_general_distill": "tinybert.recipes.general_distill",
+    "run_task_distill": "tinybert.recipes.task_distill",
+    "run_evaluation": "tinybert.recipes.evaluate",
+    "DistillSpec": "tinybert.distill.spec",
+    "LossTerm": "tinybert.distill.spec",
+    "LayerMap": "tinybert.distill.layer_map",
+    "LayerMatch": "tinybert.distill.layer_map",
+    "register_loss": "tinybert.distill.terms",
     "InstanceConfig": "tinybert.config.pregenerate",
     "PregenerateConfig": "tinybert.config.pregenerate",
     "run_pregenerate": "tinybert.recipes.pregenerate",

@@ -1,0 +1,134 @@
+"""The distillation jobs' configs: general distillation, task distillation (stage 1, or stage 2 with
+``pred_distill``), and evaluation of a task model (``task_distill.py --do_eval / --do_predict``).
+
+Fields are the original scripts' flag names; the training defaults are the original recipes' (read by the CLI from
+here, so a command and a Python user get the same run). All fields are keyword-only::
+
+    GeneralDistillConfig(pregenerated_data="pregen", teacher_model="bert", student_model="student_configs/...",
+                         output_dir="gd")
+    TaskDistillConfig(teacher_model="ft", student_model="gd", output_dir="td1",
+                      task=TaskConfig("sst-2", "glue/SST-2", aug_train=True))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tinybert.config.base import check_choice, check_positive, check_range
+from tinybert.config.task import TaskConfig
+from tinybert.config.training import TrainingArguments
+from tinybert.errors import UserError
+
+PROJECTIONS = ("shared", "per_layer")
+ATTENTION_LOSSES = ("tinybert", "masked")
+
+
+def general_distill_training() -> TrainingArguments:
+    """The original general_distill.py defaults."""
+    return TrainingArguments(learning_rate=5e-5, weight_decay=1e-4, num_train_epochs=3.0, eval_steps=1000,
+                             save_steps=1000, train_batch_size=32)
+
+
+def task_distill_training() -> TrainingArguments:
+    """The original task_distill.py defaults (its README: 10 epochs for stage 1, 3 for stage 2)."""
+    return TrainingArguments(learning_rate=5e-5, train_batch_size=32, num_train_epochs=3.0, weight_decay=1e-4,
+                             warmup_proportion=0.1, eval_steps=50)
+
+
+def _check_layer_options(layer_map: str, projection: str | None, attention_loss: str) -> None:
+    if not layer_map:
+        raise UserError.of_field("layer_map", "must be 'uniform', 'last' or the path of a JSON file")
+    if projection is not None:
+        check_choice("projection", projection, PROJECTIONS)
+    check_choice("attention_loss", attention_loss, ATTENTION_LOSSES)
+
+
+@dataclass(kw_only=True)
+class GeneralDistillConfig:
+    """A student (a config folder, or with ``continue_train`` a student with weights) learns a pretrained
+    teacher's attention scores and hidden states on pregenerated shards; written to ``output_dir``."""
+
+    pregenerated_data: str
+    teacher_model: str
+    student_model: str
+    output_dir: str
+    max_seq_length: int = 128
+    reduce_memory: bool = False  # memory-map the binary shards instead of reading them into RAM
+    do_lower_case: bool = False  # accepted for compatibility: casing was decided when the data was pregenerated
+    continue_train: bool = False  # start from the weights in student_model
+    layer_map: str = "uniform"  # uniform | last | a JSON file of {kind, student, teacher, weight}
+    projection: str = "shared"  # shared (the original fit_dense) | per_layer (fit_denses.0..L)
+    attention_loss: str = "tinybert"  # tinybert (the original) | masked (real query/key pairs only)
+    training: TrainingArguments = field(default_factory=general_distill_training)
+
+    def __post_init__(self) -> None:
+        check_positive("max_seq_length", self.max_seq_length)
+        _check_layer_options(self.layer_map, self.projection, self.attention_loss)
+
+    def input_paths(self) -> dict[str, str | None]:
+        """Every path the job reads ({field: path}), for the output-location check."""
+        return {"pregenerated_data": self.pregenerated_data, "teacher_model": self.teacher_model,
+                "student_model": self.student_model}
+
+
+@dataclass(kw_only=True)
+class TaskDistillConfig:
+    """Task distillation of ``student_model`` (a general student for stage 1, the stage-1 output for stage 2) from a
+    fine-tuned ``teacher_model`` on ``task``: stage 1 (intermediate layers) by default, stage 2 (prediction layer)
+    with ``pred_distill``; ``do_predict`` then writes test predictions of the published student."""
+
+    teacher_model: str | None = None  # required; None only so that a missing one is a clear error
+    student_model: str
+    output_dir: str
+    task: TaskConfig
+    pred_distill: bool = False  # stage 2
+    do_predict: bool = False
+    temperature: float = 1.0  # stage 2: soft cross-entropy temperature
+    hard_label_weight: float = 0.0  # stage 2: loss = (1 - w) * soft + w * gold-label loss
+    layer_map: str = "uniform"  # stage 1
+    projection: str | None = None  # None: the student's stored kind, else shared
+    attention_loss: str = "tinybert"
+    skip_teacher_check: bool = False  # do not score the teacher on dev first
+    no_logits_cache: bool = False  # stage 2: run the teacher at every step instead of caching its logits once
+    training: TrainingArguments = field(default_factory=task_distill_training)
+
+    def __post_init__(self) -> None:
+        if not self.teacher_model:
+            raise UserError.of_field("teacher_model", "is required for task distillation (evaluation alone: "
+                                                      "do_eval)")
+        check_positive("temperature", self.temperature)
+        check_range("hard_label_weight", self.hard_label_weight, 0.0, 1.0)
+        _check_layer_options(self.layer_map, self.projection, self.attention_loss)
+
+    @property
+    def stage(self) -> int:
+        return 2 if self.pred_distill else 1
+
+    def input_paths(self) -> dict[str, str | None]:
+        return {"teacher_model": self.teacher_model, "student_model": self.student_model,
+                "data_dir": self.task.data_dir}
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    """Evaluate a task model (any classifier folder: a student, a teacher): ``do_eval`` writes its dev metrics to
+    ``output_dir/eval_results.txt``, ``do_predict`` GLUE-submission test predictions (``{TASK}.tsv``)."""
+
+    student_model: str  # the model to evaluate (the original flag's name)
+    output_dir: str
+    task: TaskConfig
+    do_eval: bool = True
+    do_predict: bool = False
+    no_cuda: bool = False
+    overwrite_output_dir: bool = False  # replace eval_results.txt / prediction files already there
+
+    def __post_init__(self) -> None:
+        if not (self.do_eval or self.do_predict):
+            raise UserError.of_field("do_eval", "or do_predict must be set: nothing to do")
+
+    def input_paths(self) -> dict[str, str | None]:
+        return {"student_model": self.student_model, "data_dir": self.task.data_dir}
+
+
+__all__ = ["ATTENTION_LOSSES", "PROJECTIONS", "EvalConfig", "GeneralDistillConfig", "TaskDistillConfig",
+           "general_distill_training", "task_distill_training"]
