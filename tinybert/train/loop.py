@@ -31,7 +31,7 @@ from tinybert.errors import UserError
 from tinybert.models.attention import fast_cpu_dropout
 from tinybert.train import checkpointing as ckpt
 from tinybert.train import distributed as tdist
-from tinybert.train.optim import build_optimizer, build_scheduler
+from tinybert.train.optim import build_optimizer, build_scheduler, restart_schedule
 from tinybert.utils.io import atomic_open
 from tinybert.utils.memory import keep_freed_memory
 
@@ -340,6 +340,7 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
     def _load(self, out: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         args, dist = self.args, self.dist
+        extending = ckpt.check_extension(out, ckpt.read_trainer_state(out) or {}, self.total_steps)
         state, training_state, rng = ckpt.load_checkpoint(out, self.model, dist.rank, self.device)
         if state.get("train_batch_size", args.train_batch_size) != args.train_batch_size:
             raise UserError.at(ckpt.checkpoint_dir(out), f"was written with --train_batch_size "
@@ -349,6 +350,10 @@ class Trainer:
                            state["seed"], args.seed)
         self.optimizer.load_state_dict(training_state["optimizer"])
         self.scheduler.load_state_dict(training_state["scheduler"])
+        if extending:  # a finished run given a larger budget: the schedule continues towards the new total
+            restart_schedule(self.optimizer, self.scheduler)
+            logger.info("extending the finished run from step %d to %d; the learning-rate schedule is recomputed "
+                        "for the new total", state["global_step"], self.total_steps)
         if training_state.get("scaler"):
             self.scaler.load_state_dict(training_state["scaler"])
         if rng is None:

@@ -192,3 +192,14 @@ def build_scheduler(
         return lr_factor(step, schedule, total_steps, warmup, power)
 
     return LambdaLR(optimizer, factor)
+
+
+def restart_schedule(optimizer: torch.optim.Optimizer, scheduler: LambdaLR) -> None:
+    """Set every parameter group's learning rate from ``scheduler``'s own factors at its current step.
+
+    After loading the scheduler state of a run planned for another total (a finished run being extended), the
+    optimizer still holds the old schedule's last rate; the next step must use the new schedule's."""
+    for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
