@@ -77,18 +77,26 @@ def ner_data(folder, n_train: int = 64, n_dev: int = 16) -> str:
 
 
 def run(command: str, argv: list) -> object:
-    from tinybert.cli import build_parser
-    from tinybert.config.base import from_namespace
-    from tinybert.config.span import MrcConfig, NerConfig
+    """The recipe of ``tinybert COMMAND`` on the config its flags give (the CLI's own mapping)."""
+    import importlib
+
+    from tinybert.cli import COMMANDS, build_parser
 
     args = build_parser(command).parse_args([str(a) for a in argv])
-    if command == "ner":
-        from tinybert.recipes.ner import run_ner
-
-        return run_ner(from_namespace(NerConfig, args))
-    from tinybert.recipes.mrc import run_mrc
-
-    return run_mrc(from_namespace(MrcConfig, args))
+    module = importlib.import_module(COMMANDS[command][0])
+    recipes = {"ner": ("tinybert.recipes.ner", "run_ner"), "mrc": ("tinybert.recipes.mrc", "run_mrc"),
+               "ner-distill": ("tinybert.recipes.span_distill", "run_ner_distill"),
+               "mrc-distill": ("tinybert.recipes.span_distill", "run_mrc_distill")}
+    captured = {}
+    name, fn = recipes[command]
+    recipe_module = importlib.import_module(name)
+    original = getattr(recipe_module, fn)
+    try:
+        setattr(recipe_module, fn, lambda cfg: captured.setdefault("result", original(cfg)))
+        module.run(args)
+    finally:
+        setattr(recipe_module, fn, original)
+    return captured["result"]
 
 
 TRAIN = ["--train_batch_size", 16, "--eval_batch_size", 8, "--no_cuda", "--logging_steps", 1, "--learning_rate",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -219,3 +220,53 @@ class MrcEvaluator:
         logger.info("dev: EM %.3f F1 %.3f (%s metric)", result["em"], result["f1"],
                     "CMRC2018" if self.language == "zh" else "SQuAD v1.1")
         return result
+
+
+# ----------------------------------------------------------------------------------------------------- outputs
+
+
+def ner_outputs(cfg: Any, model: nn.Module, tokenizer: Any, dev: Any, predict_path: str | None
+                ) -> tuple[dict[str, float], str | None]:
+    """With ``cfg.do_eval``: dev metrics into ``output_dir/eval_results.txt``; with ``cfg.do_predict``: the tags
+    of ``predict_path`` in its own format (``output_dir/test_predictions.<ext>``). Returns (metrics, that file)."""
+    from tinybert.data.ner import read_ner_file, write_ner_file
+    from tinybert.evaluate import write_eval_results
+
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    settings = (tokenizer, unwrap(model).config.id2label, cfg.max_seq_length, cfg.doc_stride, cfg.eval_batch_size,
+                cfg.strict)
+    metrics: dict[str, float] = {}
+    path = None
+    if cfg.do_eval and dev is not None:
+        metrics = NerEvaluator(dev, *settings).evaluate(model)
+        write_eval_results(cfg.output_dir, metrics)
+    if cfg.do_predict and predict_path:
+        test = read_ner_file(predict_path, cfg.ner_format)
+        tags = NerEvaluator(test, *settings, gold=False).predict_tags(model)
+        path = os.path.join(cfg.output_dir, "test_predictions" + os.path.splitext(predict_path)[1])
+        write_ner_file(path, test, tags)
+        logger.info("wrote %d tagged sentences to %s", len(tags), path)
+    return metrics, path
+
+
+def mrc_outputs(cfg: Any, model: nn.Module, tokenizer: Any, dev: Any, predict_path: str | None
+                ) -> tuple[dict[str, float], str | None]:
+    """With ``cfg.do_eval``: dev EM/F1 into ``output_dir/eval_results.txt`` and the dev answers into
+    ``dev_predictions.json``; with ``cfg.do_predict``: ``predictions.json`` and ``nbest_predictions.json`` of
+    ``predict_path``. Returns (metrics, the predictions file)."""
+    from tinybert.data.mrc import read_mrc_file, write_predictions
+    from tinybert.evaluate import write_eval_results
+
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    metrics: dict[str, float] = {}
+    path = None
+    if cfg.do_eval and dev is not None:
+        evaluator = MrcEvaluator(dev, tokenizer, cfg)
+        metrics = evaluator.evaluate(model)
+        write_eval_results(cfg.output_dir, metrics)
+        write_predictions(cfg.output_dir, *evaluator.last_predictions, prefix="dev_")
+    if cfg.do_predict and predict_path:
+        predictions, nbest = MrcEvaluator(read_mrc_file(predict_path), tokenizer, cfg).predict(model)
+        path, _ = write_predictions(cfg.output_dir, predictions, nbest)
+        logger.info("wrote %d answers to %s", len(predictions), path)
+    return metrics, path

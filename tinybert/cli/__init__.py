@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("tinybert.cli.predict", "labels and probabilities for a file or stdin (PyTorch or ONNX folder)"),
     "ner": ("tinybert.cli.ner", "fine-tune, evaluate or predict a token-classification (NER) model"),
     "mrc": ("tinybert.cli.mrc", "fine-tune, evaluate or predict an extractive reading-comprehension model"),
+    "ner-distill": ("tinybert.cli.ner_distill", "task distillation of an NER student (stage 1, 2)"),
+    "mrc-distill": ("tinybert.cli.mrc_distill", "task distillation of a reading-comprehension student (stage 1, 2)"),
     "mrc-eval": ("tinybert.cli.mrc_eval", "official CMRC2018 / SQuAD v1.1 metrics of a predictions.json"),
 }
 

@@ -100,3 +100,63 @@ class MrcConfig(SpanTaskConfig):
         for name in ("max_query_length", "n_best_size", "max_answer_length"):
             check_positive(name, getattr(self, name))
         check_choice("language", self.language, ("auto", "zh", "en"))
+
+
+@dataclass(kw_only=True)
+class SpanDistillOptions:
+    """Task distillation of an NER or reading-comprehension student (``model``: a general student for stage 1,
+    the stage-1 output for stage 2) from a fine-tuned ``teacher_model``: stage 1 (TinyBERT's intermediate layers,
+    unchanged) by default, stage 2 (``pred_distill``: the per-token / start-end soft cross-entropy at
+    ``temperature``, ``(1 - w) * soft + w * gold`` with ``hard_label_weight`` w) otherwise. ``do_eval`` alone
+    evaluates ``model`` without distilling (as ``task_distill.py --do_eval``)."""
+
+    teacher_model: str | None = None
+    pred_distill: bool = False
+    temperature: float = 1.0
+    hard_label_weight: float = 0.0
+    layer_map: str = "uniform"
+    projection: str | None = None
+    attention_loss: str = "tinybert"
+    no_logits_cache: bool = False
+
+    def check_distill(self) -> None:
+        from tinybert.config.base import check_range
+        from tinybert.config.distill import ATTENTION_LOSSES, PROJECTIONS
+
+        check_positive("temperature", self.temperature)
+        check_range("hard_label_weight", self.hard_label_weight, 0.0, 1.0)
+        check_choice("attention_loss", self.attention_loss, ATTENTION_LOSSES)
+        if self.projection is not None:
+            check_choice("projection", self.projection, PROJECTIONS)
+        if not self.layer_map:
+            raise UserError.of_field("layer_map", "must be 'uniform', 'last' or the path of a JSON file")
+        if getattr(self, "do_train", True) and not self.teacher_model:
+            raise UserError.of_field("teacher_model", "is required for distillation (evaluation alone: do_eval)")
+
+
+def _distill_training() -> TrainingArguments:
+    from tinybert.config.distill import task_distill_training
+
+    return task_distill_training()
+
+
+@dataclass
+class NerDistillConfig(NerConfig, SpanDistillOptions):
+    __doc__ = SpanDistillOptions.__doc__
+    do_train: bool = True
+    training: TrainingArguments = field(default_factory=_distill_training)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_distill()
+
+
+@dataclass
+class MrcDistillConfig(MrcConfig, SpanDistillOptions):
+    __doc__ = SpanDistillOptions.__doc__
+    do_train: bool = True
+    training: TrainingArguments = field(default_factory=_distill_training)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_distill()

@@ -105,8 +105,16 @@ def distill_forward(
     return DistillOutputs(
         hidden_states=tuple(out.hidden_states) if hidden else None,
         attention_scores=tuple(sink.scores) if sink is not None else None,
-        logits=out.logits if logits else None,
+        logits=head_logits(out) if logits else None,
     )
+
+
+def head_logits(out) -> torch.Tensor:
+    """A head's logits: ``out.logits``, or for a span head (question answering) its start and end logits stacked
+    on a last axis, (batch, length, 2)."""
+    if getattr(out, "logits", None) is None and getattr(out, "start_logits", None) is not None:
+        return torch.stack((out.start_logits, out.end_logits), dim=-1)
+    return out.logits
 
 
 def frozen(model: nn.Module) -> nn.Module:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from tinybert.config.span import MrcConfig
-from tinybert.data.mrc import encode_mrc, read_mrc_file, write_predictions
+from tinybert.data.mrc import encode_mrc, read_mrc_file
 from tinybert.data.task_features import TaskDataset, collate
 from tinybert.evaluate import write_eval_results
 from tinybert.models.checkpoint import load_model, save_model
 from tinybert.models.tokenizer import load_tokenizer
-from tinybert.span_eval import SPAN_HEAD, MrcEvaluator, build_model, span_logits, span_loss, split_file
+from tinybert.span_eval import SPAN_HEAD, MrcEvaluator, build_model, mrc_outputs, span_logits, span_loss, split_file
 from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
 from tinybert.utils.paths import check_output_location
 
@@ -82,14 +82,5 @@ def run_mrc(cfg: MrcConfig) -> MrcResult:
 
     if cfg.do_eval or cfg.do_predict:
         model = load_model(model_dir, head=SPAN_HEAD, require_head=True)
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    if cfg.do_eval and dev is not None:
-        evaluator = MrcEvaluator(dev, tokenizer, cfg)
-        result.eval_metrics = evaluator.evaluate(model)
-        write_eval_results(cfg.output_dir, result.eval_metrics)
-        write_predictions(cfg.output_dir, *evaluator.last_predictions, prefix="dev_")
-    if cfg.do_predict and predict_path:
-        predictions, nbest = MrcEvaluator(read_mrc_file(predict_path), tokenizer, cfg).predict(model)
-        result.predictions_file, _ = write_predictions(cfg.output_dir, predictions, nbest)
-        logger.info("wrote %d answers to %s", len(predictions), result.predictions_file)
+        result.eval_metrics, result.predictions_file = mrc_outputs(cfg, model, tokenizer, dev, predict_path)
     return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -23,13 +22,20 @@ from tinybert.data.ner import (
     label_list,
     read_label_file,
     read_ner_file,
-    write_ner_file,
 )
 from tinybert.data.task_features import TaskDataset, collate
 from tinybert.evaluate import write_eval_results
 from tinybert.models.checkpoint import load_model, save_model
 from tinybert.models.tokenizer import load_tokenizer
-from tinybert.span_eval import TOKEN_HEAD, NerEvaluator, build_model, split_file, token_logits, token_loss
+from tinybert.span_eval import (
+    TOKEN_HEAD,
+    NerEvaluator,
+    build_model,
+    ner_outputs,
+    split_file,
+    token_logits,
+    token_loss,
+)
 from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
 from tinybert.utils.paths import check_output_location
 
@@ -87,16 +93,5 @@ def run_ner(cfg: NerConfig) -> NerResult:
 
     if cfg.do_eval or cfg.do_predict:
         model = load_model(model_dir, head=TOKEN_HEAD, require_head=True)
-        id2label = model.config.id2label
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    settings = (tokenizer, id2label, cfg.max_seq_length, cfg.doc_stride, cfg.eval_batch_size, cfg.strict)
-    if cfg.do_eval and dev is not None:
-        result.eval_metrics = NerEvaluator(dev, *settings).evaluate(model)
-        write_eval_results(cfg.output_dir, result.eval_metrics)
-    if cfg.do_predict and predict_path:
-        test = read_ner_file(predict_path, cfg.ner_format)
-        tags = NerEvaluator(test, *settings, gold=False).predict_tags(model)
-        result.predictions_file = os.path.join(cfg.output_dir, "test_predictions" + os.path.splitext(predict_path)[1])
-        write_ner_file(result.predictions_file, test, tags)
-        logger.info("wrote %d tagged sentences to %s", len(tags), result.predictions_file)
+    result.eval_metrics, result.predictions_file = ner_outputs(cfg, model, tokenizer, dev, predict_path)
     return result
