@@ -44,4 +44,8 @@ PUBLIC: dict[str, str] = {
     "run_ner": "tinybert.recipes.ner",
     "MrcConfig": "tinybert.config.span",
     "run_mrc": "tinybert.recipes.mrc",
+    "NerDistillConfig": "tinybert.config.span",
+    "run_ner_distill": "tinybert.recipes.span_distill",
+    "MrcDistillConfig": "tinybert.config.span",
+    "run_mrc_distill": "tinybert.recipes.span_distill",
 }
