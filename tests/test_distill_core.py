@@ -257,3 +257,89 @@ def test_nezha_scores_include_relative_term_and_match_plain_forward():
     real = mask[:, None, None, :].expand_as(got).bool()
     torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=1e-5)
     assert (got[~real] <= -1e30).all()
+
+
+# ---------------------------------------------------------------- distillation as data
+def test_stage2_presets_log_today_s_scalars_and_sum_as_before():
+    """w = 0: soft alone, ``cls_loss`` only; w > 0: ``(1 - w) * soft + w * hard``, bit for bit."""
+    from tinybert.distill.spec import task_stage2
+    from tinybert.evaluate import task_loss
+    from tinybert.models.student import TinyBertStudent
+
+    teacher = frozen(tiny_bert(cls=BertForSequenceClassification, num_labels=3, seed=5))
+    student = TinyBertStudent(tiny_bert(cls=BertForSequenceClassification, num_labels=3, seed=6), fit_size=32)
+    student.eval()  # no dropout: the two passes below see the same student
+    ids, mask, types = batch()
+    b = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": torch.tensor([0, 2, 1])}
+    with torch.no_grad():
+        t_logits = teacher(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        s_logits = student(ids, mask, types, logits=True).logits
+    soft = soft_cross_entropy(s_logits, t_logits, 2.0)
+    loss, parts = DistillObjective(teacher, task_stage2(2.0, 0.0, cache_teacher_logits=False))(student, b)
+    assert set(parts) == {"cls_loss"} and torch.equal(loss.detach(), soft)
+    w = 0.3
+    loss, parts = DistillObjective(teacher, task_stage2(2.0, w, cache_teacher_logits=False))(student, b)
+    hard = task_loss(s_logits, b["labels"], regression=False)
+    assert set(parts) == {"cls_loss", "hard_loss"}
+    assert torch.equal(loss.detach(), (1 - w) * soft + w * hard) and torch.equal(parts["hard_loss"], hard)
+    # regression: MSE to the teacher's predictions; the cache stands in for the teacher (which never runs)
+    spec = task_stage2(regression=True)
+    objective = DistillObjective(None, spec)
+    assert not objective.teacher_each_step
+    objective.logits_cache = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    reg = TinyBertStudent(tiny_bert(cls=BertForSequenceClassification, num_labels=1, seed=7), fit_size=32).eval()
+    loss, parts = objective(reg, {**b, "index": torch.tensor([3, 0, 1])})
+    with torch.no_grad():
+        pred = reg(ids, mask, types, logits=True).logits[:, 0]
+    assert loss.item() == pytest.approx(((pred - torch.tensor([4.0, 1.0, 2.0])) ** 2).mean().item(), rel=1e-6)
+
+
+def test_objective_computes_only_what_the_terms_need():
+    from tinybert.distill import terms as term_registry
+    from tinybert.distill.spec import DistillSpec, LossTerm
+    from tinybert.models.student import TinyBertStudent
+
+    seen = {}
+
+    @term_registry.register_loss("test_hidden_only", scalar="h_loss", teacher=("hidden",), student=("hidden",))
+    def hidden_only(inputs):
+        seen["teacher"], seen["student"] = inputs.teacher, inputs.student
+        return hidden_mse(inputs.student.hidden_states[2], inputs.teacher.hidden_states[4])
+
+    try:
+        teacher = frozen(tiny_bert(layers=4, hidden=48, heads=4, seed=5))
+        student = TinyBertStudent(tiny_bert(layers=2, hidden=32, heads=4, seed=6), fit_size=48)
+        spec = DistillSpec([LossTerm("test_hidden_only")], layer_map=uniform_map(2, 4))
+        objective = DistillObjective(teacher, spec)
+        assert objective.teacher_scores is False and objective.student_scores is False
+        assert objective.student_hidden == [0, 1, 2] and objective.teacher_hidden and not objective.student_logits
+        ids, mask, types = batch()
+        loss, parts = objective(student, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        assert set(parts) == {"h_loss"} and loss.requires_grad
+        assert seen["teacher"].attention_scores is None and seen["student"].attention_scores is None
+        assert seen["student"].logits is None and seen["teacher"].logits is None
+    finally:
+        del term_registry.LOSSES["test_hidden_only"]
+
+
+def test_spec_is_plain_data_and_refuses_what_cannot_run():
+    from tinybert.distill.spec import DistillSpec, LossTerm, general_distillation, task_stage2
+
+    spec = general_distillation(uniform_map(2, 4), "masked")
+    raw = json.loads(spec.to_json())
+    assert raw["terms"] == [{"name": "attention", "weight": 1.0, "options": {"mode": "masked"}},
+                            {"name": "hidden", "weight": 1.0, "options": {}}]
+    assert raw["layer_map"][0] == {"kind": "attention", "student": 0, "teacher": 1, "weight": 1.0}
+    assert DistillSpec.from_dict(raw).to_dict() == spec.to_dict()
+    assert "attention(mode=masked) + hidden" in spec.describe()
+    assert task_stage2(2.0, 0.25).describe().startswith("0.75*soft_ce(temperature=2.0) + 0.25*hard_ce")
+    with pytest.raises(UserError, match="unknown loss term 'nope'"):
+        DistillObjective(None, DistillSpec([LossTerm("nope")]))
+    with pytest.raises(UserError, match="loss term 'soft_ce'"):
+        DistillObjective(None, DistillSpec([LossTerm("soft_ce", options={"temprature": 2.0})]))
+    with pytest.raises(ValueError, match="needs an evaluator"):
+        DistillSpec([LossTerm("soft_ce")], publish="best")
+    with pytest.raises(UserError, match="temperature must be > 0"):
+        task_stage2(0.0)
+    with pytest.raises(UserError, match=r"hard_label_weight must be in \[0.0, 1.0\]"):
+        task_stage2(1.0, 1.5)

@@ -422,3 +422,37 @@ def test_stage2_killed_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
 
     with pytest.raises(UserError, match="finished"):
         distill([*argv, *common(data, part)])
+
+
+def test_config_errors_are_refused_before_work_and_shown_as_flags(tmp_path, capsys):
+    """The configs check their fields at the door; the command shows the flag in place of the field."""
+    from tinybert.cli import run_command
+
+    data = write_sst2(tmp_path / "data")
+    teacher = save_classifier(tmp_path / "teacher", tmp_path, ["0", "1"])
+    student = save_general_student(tmp_path / "student", tmp_path)
+    out = tmp_path / "o"
+    base = ["--task_name", "sst-2", "--student_model", student]
+    cases = [
+        (["--teacher_model", teacher, "--temperature", 0, *common(data, out)], "--temperature must be > 0, got 0.0"),
+        (["--teacher_model", teacher, "--hard_label_weight", 2, *common(data, out)],
+         "--hard_label_weight must be in [0.0, 1.0], got 2.0"),
+        (common(data, out), "--teacher_model is required for task distillation"),
+        (["--teacher_model", teacher, "--layer_map", "nonsense", *common(data, out)],
+         "--layer_map 'nonsense': expected 'uniform', 'last'"),
+        (["--teacher_model", teacher, *common(data, tmp_path / "teacher" / "inside")],
+         f"--output_dir {tmp_path / 'teacher' / 'inside'} lies inside the input teacher_model"),
+        (["--teacher_model", teacher, *common(data, tmp_path / "data")], "is the input data_dir"),
+    ]
+    for argv, msg in cases:
+        assert run_command("task-distill", [str(a) for a in base + argv]) == 2
+        line = error_line(capsys)
+        assert msg in line, line
+    assert not out.exists() and not (tmp_path / "teacher" / "inside").exists()
+    # evaluation refuses to replace its results without --overwrite_output_dir
+    model = save_classifier(tmp_path / "model", tmp_path, ["0", "1"])
+    ev = ["--do_eval", "--task_name", "sst-2", "--student_model", model, *common(data, tmp_path / "ev")]
+    assert run_command("task-distill", [str(a) for a in ev]) == 0
+    assert run_command("task-distill", [str(a) for a in ev]) == 2
+    assert "already holds eval_results.txt; set --overwrite_output_dir" in error_line(capsys)
+    assert run_command("task-distill", [str(a) for a in [*ev, "--overwrite_output_dir"]]) == 0

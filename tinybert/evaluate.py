@@ -1,7 +1,5 @@
 """Task evaluation, and the task plumbing that finetuning and task distillation share.
 
-- :func:`add_task_arguments` / :func:`load_task`: the task flags (``--task_name --data_dir --max_seq_length
-  --do_lower_case --aug_train --eval_batch_size`` and the generic task's columns) and the resolved :class:`TaskSpec`.
 - :func:`encode_split`: one split of a task as a :class:`TaskDataset` (items carry ``index``).
 - :func:`predict_logits`: batched inference of any classifier over a dataset (length-sorted batches, dynamic padding,
   ``inference_mode``, optional autocast), logits back in dataset order. Evaluation and the teacher-logit cache use it.
@@ -13,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -25,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinybert.data.task_features import IGNORE_INDEX, TaskDataset, collate, model_inputs
-from tinybert.data.tasks import TaskSpec, get_task, read_examples, resolve_task
+from tinybert.data.tasks import TaskSpec, read_examples
 from tinybert.errors import UserError
 from tinybert.metrics import compute_task_metrics, main_metric
 from tinybert.utils.io import atomic_open, atomic_write_text
@@ -42,19 +39,6 @@ GLUE_SUBMISSION = {
 
 
 # ----------------------------------------------------------------------------------------------------- task setup
-
-
-def load_task(args: argparse.Namespace) -> TaskSpec:
-    """The task spec named by ``--task_name`` (a generic task built from its column flags), labels resolved."""
-    spec = get_task(args.task_name, text_columns=getattr(args, "text_columns", None),
-                    label_column=getattr(args, "label_column", None), labels=getattr(args, "labels", None),
-                    output_mode=getattr(args, "output_mode", "classification"))
-    return resolve_task(spec, args.data_dir)
-
-
-def lower_case_flag(args: argparse.Namespace) -> bool | None:
-    """``--do_lower_case`` given: True; absent: None (the tokenizer's own setting or a guess from the vocabulary)."""
-    return True if getattr(args, "do_lower_case", False) else None
 
 
 def encode_split(spec: TaskSpec, data_dir: str, split: str, tokenizer: Any, max_seq_length: int) -> TaskDataset:
@@ -99,7 +83,7 @@ def predict_logits(
     from tqdm.auto import tqdm
 
     if batch_size < 1:
-        raise UserError(f"--eval_batch_size must be >= 1, got {batch_size}")
+        raise UserError.of_field("eval_batch_size", f"must be >= 1, got {batch_size}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     lengths = dataset.features["lengths"].numpy()
     order = np.argsort(-lengths, kind="stable")  # longest first: the first batch shows the peak memory

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tinybert.config.base import check_choice, check_positive, check_range
 from tinybert.config.task import TaskConfig
 from tinybert.config.training import TrainingArguments
+from tinybert.distill.spec import DistillSpec
 from tinybert.errors import UserError
 
 PROJECTIONS = ("shared", "per_layer")
@@ -59,11 +60,17 @@ class GeneralDistillConfig:
     layer_map: str = "uniform"  # uniform | last | a JSON file of {kind, student, teacher, weight}
     projection: str = "shared"  # shared (the original fit_dense) | per_layer (fit_denses.0..L)
     attention_loss: str = "tinybert"  # tinybert (the original) | masked (real query/key pairs only)
+    # Python only: the loss terms etc. instead of the preset (an empty layer map is filled from layer_map)
+    distill_spec: DistillSpec | None = None
     training: TrainingArguments = field(default_factory=general_distill_training)
 
     def __post_init__(self) -> None:
         check_positive("max_seq_length", self.max_seq_length)
         _check_layer_options(self.layer_map, self.projection, self.attention_loss)
+        spec = self.distill_spec
+        if spec is not None and (spec.evaluator != "none" or spec.publish != "latest"):
+            raise UserError.of_field("distill_spec", "of general distillation must have evaluator 'none' and publish "
+                                                     "'latest' (there is no dev set)")
 
     def input_paths(self) -> dict[str, str | None]:
         """Every path the job reads ({field: path}), for the output-location check."""
@@ -90,6 +97,8 @@ class TaskDistillConfig:
     attention_loss: str = "tinybert"
     skip_teacher_check: bool = False  # do not score the teacher on dev first
     no_logits_cache: bool = False  # stage 2: run the teacher at every step instead of caching its logits once
+    # Python only: the loss terms etc. instead of the stage's preset (an empty layer map is filled from layer_map)
+    distill_spec: DistillSpec | None = None
     training: TrainingArguments = field(default_factory=task_distill_training)
 
     def __post_init__(self) -> None:

@@ -18,12 +18,13 @@ registry entry there. This module imports no torch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from tinybert.config.base import check_choice, check_positive, check_range
-from tinybert.distill.layer_map import LayerMap
+from tinybert.distill.layer_map import LayerMap, LayerMatch
 
 # what trains: the name of the rule, and what it freezes (see tinybert.distill.objective.frozen_parameters)
 TRAINABLE = {
@@ -88,6 +89,13 @@ class DistillSpec:
                   f"evaluator: {self.evaluator}", f"publish: {self.publish}"]
         return "; ".join(parts)
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DistillSpec:
+        """The inverse of :meth:`to_dict`."""
+        return cls(terms=[LossTerm(t["name"], t.get("weight", 1.0), dict(t.get("options", {}))) for t in raw["terms"]],
+                   layer_map=LayerMap(LayerMatch(**m) for m in raw.get("layer_map", [])),
+                   **{k: raw[k] for k in ("trainable", "cache_teacher_logits", "evaluator", "publish") if k in raw})
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
@@ -98,6 +106,16 @@ class DistillSpec:
         return {"evaluator": evaluator if self.evaluator != "none" else None,
                 "metric_for_best": metric_for_best if self.publish == "best" else None,
                 "save_every_eval": self.publish == "latest"}
+
+
+def with_layer_map(spec: DistillSpec, layer_map: str, student_layers: int, teacher_layers: int) -> DistillSpec:
+    """``spec`` itself when it has a layer map, else a copy with ``layer_map`` (uniform, last or a JSON file)
+    resolved for these layer counts."""
+    if spec.layer_map:
+        return spec
+    from tinybert.distill.layer_map import load_layer_map
+
+    return dataclasses.replace(spec, layer_map=load_layer_map(layer_map, student_layers, teacher_layers))
 
 
 # ----------------------------------------------------------------------------------------------------- presets
@@ -134,4 +152,4 @@ def task_stage2(temperature: float = 1.0, hard_label_weight: float = 0.0, regres
 
 
 __all__ = ["EVALUATORS", "PUBLISH", "TRAINABLE", "DistillSpec", "LossTerm", "general_distillation", "task_stage1",
-           "task_stage2"]
+           "task_stage2", "with_layer_map"]

@@ -9,7 +9,7 @@ import logging
 from tinybert.config.distill import GeneralDistillConfig
 from tinybert.data.pregenerated import EpochPregeneratedData, collate_trimmed
 from tinybert.distill.layer_map import load_layer_map
-from tinybert.distill.spec import general_distillation
+from tinybert.distill.spec import general_distillation, with_layer_map
 from tinybert.distill.trainer import distillation_trainer
 from tinybert.errors import UserError, require_dir
 from tinybert.models.checkpoint import load_model, position_limit
@@ -61,7 +61,8 @@ def run_general_distill(cfg: GeneralDistillConfig) -> TrainResult:
     if scfg.num_attention_heads != tcfg.num_attention_heads:
         logger.info("head counts differ (%d vs %d): attention maps are compared averaged over heads",
                     scfg.num_attention_heads, tcfg.num_attention_heads)
-    spec = general_distillation(layer_map, cfg.attention_loss)
+    spec = (general_distillation(layer_map, cfg.attention_loss) if cfg.distill_spec is None
+            else with_layer_map(cfg.distill_spec, cfg.layer_map, scfg.num_hidden_layers, tcfg.num_hidden_layers))
 
     # 3. The data and the one training loop; the latest student is published at every eval step and at the end.
     data = EpochPregeneratedData(cfg.pregenerated_data, tokenizer.get_vocab(), cfg.max_seq_length, cfg.reduce_memory)

@@ -25,7 +25,7 @@ from tinybert.config.distill import TaskDistillConfig
 from tinybert.data.task_features import collate
 from tinybert.data.tasks import TaskSpec
 from tinybert.distill.layer_map import load_layer_map
-from tinybert.distill.spec import DistillSpec, task_stage1, task_stage2
+from tinybert.distill.spec import DistillSpec, task_stage1, task_stage2, with_layer_map
 from tinybert.distill.teacher import cache_key, cached_teacher_logits, check_teacher
 from tinybert.distill.trainer import distillation_trainer
 from tinybert.errors import UserError
@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 
 def stage_spec(cfg: TaskDistillConfig, spec: TaskSpec, student_layers: int, teacher_layers: int) -> DistillSpec:
-    """The distillation spec of the configured stage (a preset)."""
+    """The distillation spec of the run: the configured stage's preset, or ``cfg.distill_spec``."""
+    if cfg.distill_spec is not None:
+        return with_layer_map(cfg.distill_spec, cfg.layer_map, student_layers, teacher_layers)
     if cfg.pred_distill:
         return task_stage2(cfg.temperature, cfg.hard_label_weight, regression=spec.output_mode == "regression",
                            cache_teacher_logits=not cfg.no_logits_cache)
