@@ -324,3 +324,37 @@ def test_arm_errors(runs, tmp_path, capsys):
     other.mkdir(parents=True)
     assert "two runs share a name" in _error(capsys, [runs["teacher"]["path"], str(same), str(other),
                                                       "--output", out])
+
+
+def test_latency_rows(runs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime", reason="the 'export' extra is not installed (pip install -e '.[export]')")
+    data_dir = tmp_path / "SST-2"
+    data_dir.mkdir()
+    _write_lines(data_dir / "dev.tsv", ["sentence\tlabel", "the film was a delight\t1",
+                                        "i would not recommend this restaurant to anyone\t0", "service slow\t0"])
+    out = tmp_path / "rep"
+    argv = [runs["teacher"]["path"], runs["student"]["path"], runs["baseline"]["path"], "--output", str(out),
+            "--latency", "--latency_calls", "10", "--task_name", "sst-2", "--data_dir", str(data_dir), *FAST]
+    assert run_command("report", argv) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "report.json").read_text())
+    lat = data["latency"]
+    assert list(lat["models"]) == ["student", "baseline"]  # the students, not the teacher
+    assert lat["threads"] == 1 and lat["calls"] == 10 and lat["metric"] == "acc"
+    assert (lat["inputs"], lat["length_min"], lat["length_max"]) == (4, 4, 10)  # the 3 dev rows, one repeated
+    for name, rows in lat["models"].items():
+        assert list(rows) == ["pytorch fp32", "onnx fp32", "onnx int8"]
+        for r in rows.values():
+            assert r["calls"] == 10 and 0 < r["p50_ms"] <= r["p95_ms"]
+        assert rows["pytorch fp32"]["speedup_p50"] == 1.0
+        assert rows["onnx fp32"]["dev"] == rows["pytorch fp32"]["dev"]
+        assert rows["onnx int8"]["bytes"] < rows["onnx fp32"]["bytes"]
+        assert rows["onnx fp32"]["bytes"] == os.path.getsize(out / "onnx" / name / "model.onnx")
+        assert rows["pytorch fp32"]["bytes"] == runs[name]["weight_bytes"]  # the model tensors, as the table
+    md = (out / "report.md").read_text()
+    assert "## Latency at batch 1" in md
+    table = [line for line in md.split("## Latency at batch 1")[1].splitlines() if line.startswith("| ")]
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["run", "backend", "size on disk", "p50 ms", "p95 ms",
+                                                              "p50 speed-up", "dev acc"]
+    assert len(table) == 1 + 2 * 3
+    assert "latency at batch 1 (10 calls per model, 1 thread(s)):" in printed

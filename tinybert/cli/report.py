@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--stages", nargs="*", default=[], metavar="DIR",
       help="more run directories whose training losses are plotted but that are not in the table "
            "(e.g. general distillation and task stage 1)")
+    a("--latency", action="store_true",
+      help="also batch-1 latency (p50/p95) and size of every student as PyTorch fp32, ONNX fp32 and ONNX int8 "
+           "(needs the export extra: pip install -e '.[export]')")
+    a("--latency_calls", type=int, default=d["latency_calls"], help="timed batch-1 calls per model "
+                                                                    "(default %(default)s)")
+    a("--latency_threads", type=int, default=d["latency_threads"],
+      help="threads of PyTorch and ONNX Runtime alike for the latency rows (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"\nthroughput on {s['device']} ({m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads), "
           f"batch {s['batch_size']}, median of {s['repeats']} rounds; {report['date']}")
+    if result.latency_table:
+        lat = report["latency"]
+        print(f"\nlatency at batch 1 ({lat['calls']} calls per model, {lat['threads']} thread(s)):")
+        print(result.latency_table)
     for name, path in report["plots"].items():
         print(f"{name} plot: {path}")
     print(f"report: {cfg.output}/report.md, {cfg.output}/report.json")

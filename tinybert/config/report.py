@@ -45,6 +45,9 @@ class ReportConfig:
     form one arm, shown as mean ± sample std. The teacher is ``teacher`` (added when it is not among the runs), else
     the first run. ``stages`` are runs whose losses are plotted but that are not in the table. The timed batch is
     the task's first dev examples when ``data_dir`` (and ``task_name``) are given, else built-in sentences.
+    ``latency``: also the batch-1 latency (p50/p95 over ``latency_calls`` calls at ``latency_threads`` threads) and
+    size on disk of every student as PyTorch fp32, ONNX fp32 and ONNX int8 (exported into ``output/onnx/``), with
+    their dev metric when ``data_dir`` is given.
     """
 
     output: str
@@ -60,6 +63,9 @@ class ReportConfig:
     repeats: int = 10
     no_cuda: bool = False
     stages: list[str] = field(default_factory=list)
+    latency: bool = False  # batch-1 p50/p95 of every student: PyTorch fp32, ONNX fp32, ONNX int8 (export extra)
+    latency_calls: int = 200
+    latency_threads: int = 1
 
     def __post_init__(self) -> None:
         self.run_dirs = [str(p) for p in self.run_dirs]
@@ -80,6 +86,8 @@ class ReportConfig:
         check_positive("warmup", self.warmup, allow_zero=True)
         check_positive("repeats", self.repeats)
         self.stages = [str(p) for p in self.stages or []]
+        check_positive("latency_calls", self.latency_calls)
+        check_positive("latency_threads", self.latency_threads)
 
     def entries(self) -> list[tuple[str | None, str]]:
         """Every run as ``(arm name or None for its folder's name, path)``: the run directories, then the arms."""

@@ -4,7 +4,8 @@ For every run: the parameter count (projections excluded; the embedding share ap
 weights (projection tensors excluded, read from the safetensors header), the dev metric, the inference throughput
 of all models measured in this process on the same batch, the share of the teacher's score and the speed-up. Runs of
 one arm (several seeds) are shown as mean ± sample std. Writes ``report.md``, ``report.json``, ``losses.png`` and
-``dev_metric.png`` into the output folder (a report already there is replaced).
+``dev_metric.png`` into the output folder (a report already there is replaced). With ``latency``: the batch-1
+latency of every student as PyTorch fp32, ONNX fp32 and ONNX int8, exported into ``output/onnx/``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tinybert.utils.io import atomic_write_json, atomic_write_text
 from tinybert.utils.paths import check_output_location
 
 REPORT_MD, REPORT_JSON = "report.md", "report.json"
+ONNX_DIR = "onnx"  # the students' ONNX exports of the latency rows
 
 
 @dataclass
@@ -30,10 +32,15 @@ class ReportResult:
     table: str
     markdown_path: str
     json_path: str
+    latency_table: str | None = None
 
 
 def run_report(cfg: ReportConfig) -> ReportResult:
     check_output_location(cfg.output, cfg.inputs(), output_field="output")
+    if cfg.latency:
+        from tinybert.export import require_export_extra
+
+        require_export_extra()
     found, skipped = runs.collect(cfg.entries(), cfg.teacher, cfg.task_name)
     settings = measure.measure(found, cfg.batch_size, cfg.max_seq_length, cfg.data_dir, cfg.task_name, cfg.warmup,
                                cfg.repeats, cfg.no_cuda)
@@ -58,7 +65,18 @@ def run_report(cfg: ReportConfig) -> ReportResult:
         "plotted": {"losses": drawn_losses, "dev_metric": drawn_dev},
         "skipped": skipped,
     }
+    latency_table = None
+    if cfg.latency:
+        from tinybert.reporting.latency import students_latency
+
+        items, spec, _ = measure.batch_texts(cfg.batch_size, cfg.data_dir, cfg.task_name)
+        students = [a.first for a in arms if not a.is_teacher] or [arms[0].first]
+        report["latency"] = students_latency(students, items, spec, cfg.max_seq_length,
+                                             os.path.join(cfg.output, ONNX_DIR), cfg.latency_calls,
+                                             threads=cfg.latency_threads, task_name=cfg.task_name,
+                                             data_dir=cfg.data_dir)
+        latency_table = render.render_latency_table(report["latency"])
     json_path, md_path = os.path.join(cfg.output, REPORT_JSON), os.path.join(cfg.output, REPORT_MD)
     atomic_write_json(json_path, report)
-    atomic_write_text(md_path, render.render_markdown(table, report))
-    return ReportResult(report, table, md_path, json_path)
+    atomic_write_text(md_path, render.render_markdown(table, report, latency_table))
+    return ReportResult(report, table, md_path, json_path, latency_table)

@@ -87,6 +87,20 @@ def render_table(arms: Sequence[Arm]) -> str:
     return markdown_table(header, rows, [False] + [True] * (len(header) - 1))
 
 
+def render_latency_table(latency: Mapping[str, Any]) -> str:
+    """The batch-1 latency table: one row per student and backend (PyTorch fp32, ONNX fp32, ONNX int8)."""
+    with_dev = latency.get("metric") is not None
+    header = ["run", "backend", "size on disk", "p50 ms", "p95 ms", "p50 speed-up"]
+    header += [f"dev {latency['metric']}"] if with_dev else []
+    rows = []
+    for run, backends in latency["models"].items():
+        for backend, r in backends.items():
+            row = [run, backend, human_bytes(r["bytes"]), f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}",
+                   f"{r['speedup_p50']:.2f}x"]
+            rows.append(row + ([_fmt(r.get("dev"), ".4f")] if with_dev else []))
+    return markdown_table(header, rows, [False, False] + [True] * (len(header) - 2))
+
+
 def _save_png(fig: Any, path: str) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
