@@ -50,7 +50,8 @@ def main() -> None:
 
     from tinybert.data.pretraining import InstanceConfig, generate_pretraining_data
     from tinybert.data.vocab import build_vocab
-    from tinybert.models.tokenizer import load_tokenizer, save_vocab
+    from tinybert.data.wordpiece import load_wordpiece
+    from tinybert.models.tokenizer import save_vocab
 
     files = args.corpus or find_corpus()
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +67,7 @@ def main() -> None:
         if vocab is None:
             vocab = os.path.join(tmp, "vocab.txt")
             save_vocab(build_vocab(files, 8000, 2, True), vocab)
-        tok = load_tokenizer(vocab, do_lower_case=True)
+        tok = load_wordpiece(vocab, do_lower_case=True)
         size = os.path.getsize(corpus)
         print(f"corpus: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''} x{args.repeat} "
               f"({size / 1e6:.1f} MB), vocab {len(tok.get_vocab())}, max_seq_len {args.max_seq_len}, "
