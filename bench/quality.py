@@ -329,6 +329,7 @@ def write_report(root: Path, metric: str, teacher_dir: Path) -> str:
 def exec_soft_scale(scale: float, argv: list[str]) -> int:
     """Run ``argv`` (a script and its flags) in this process with stage 2's soft cross-entropy multiplied by
     ``scale``: how the original's mean over batch AND classes (scale 1/C) would train, without editing the library."""
+    import importlib
     import runpy
 
     from tinybert.distill import losses
@@ -339,7 +340,13 @@ def exec_soft_scale(scale: float, argv: list[str]) -> int:
         calls.append(1)
         return scale * plain(student_logits, teacher_logits, temperature)
 
-    losses.soft_cross_entropy = scaled
+    for name in ("tinybert.distill.losses", "tinybert.distill.terms"):  # every module that calls it by this name
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(module, "soft_cross_entropy", None) is plain:
+            module.soft_cross_entropy = scaled
     sys.argv = argv
     try:
         runpy.run_path(argv[0], run_name="__main__")
@@ -365,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metric", default="acc")
     ap.add_argument("--seed_major", action="store_true",
                     help="every arm's first seed before any second seed (default: arm by arm, in the given order)")
+    ap.add_argument("--skip_prepare", action="store_true",
+                    help="do not build the shared inputs (arms that need only the labelled subset, while they build)")
     ap.add_argument("--list", action="store_true", help="list the arms and exit")
     ap.add_argument("--report_only", action="store_true", help="rebuild quality.md / quality.png and exit")
     ap.add_argument("--dry_run", action="store_true", help="print the commands without running them")
@@ -386,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown arms {unknown}; known: {', '.join(ARM_BY_NAME)}")
     root.mkdir(parents=True, exist_ok=True)
     harness = Harness(root, args.student_config, args.teacher_src, args.dry_run)
-    harness.prepare()
+    if not args.skip_prepare:
+        harness.prepare()
     done = {(r["arm"], r["seed"]) for r in load_records(harness.results_path)}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for name, seed in ([(n, s) for s in seeds for n in names] if args.seed_major else
