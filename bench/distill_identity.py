@@ -1,10 +1,12 @@
 """Bit-identity check of the distillation commands between two source trees (e.g. before and after a refactor).
 
 Seeded CPU runs of general distillation (two variants), task stage 1, stage 2 (cached, uncached, with a gold-label
-weight, STS-B regression) and ``--do_eval --do_predict`` through the top-level scripts of a tree (``PYTHONPATH=TREE``,
-which takes precedence over the editable install), on real text (examples/data: the State of the Union corpus and
-the spam e-mails) with tiny random-init models. ``compare`` then checks every safetensors file tensor by tensor
-(``torch.equal``) and ``metrics.jsonl``, ``eval_results.txt``, ``config.json`` and the prediction files byte for byte.
+weight, STS-B regression) and ``--do_eval --do_predict`` through the top-level scripts of a tree
+(``PYTHONPATH=TREE``, which takes precedence over the editable install), on real text (examples/data: the State of
+the Union corpus and the spam e-mails) with tiny random-init models. ``compare`` then checks every model's tensors
+(``model.safetensors``, with ``projections.safetensors`` where a tree writes the projections apart) and every other
+safetensors file tensor by tensor (``torch.equal``), and ``metrics.jsonl``, ``eval_results.txt``, ``config.json``
+and the prediction files byte for byte.
 
     python bench/distill_identity.py prepare WORK                # fixtures, made once with this tree
     python bench/distill_identity.py run TREE WORK OUT           # the runs with TREE's code
@@ -136,9 +138,21 @@ def run(tree: str, work: str, out: str) -> None:
           "--output_dir", o("eval"))
 
 
-def compare(a: str, b: str) -> int:
-    """Every safetensors file tensor by tensor, and the byte files, of the runs under ``a`` and ``b``."""
+WEIGHT_FILES = ("model.safetensors", "projections.safetensors")  # one model's tensors, in one file or two
+
+
+def _tensors(folder: str, names: list[str]) -> dict:
     from safetensors.torch import load_file
+
+    out = {}
+    for name in names:
+        out.update(load_file(os.path.join(folder, name)))
+    return out
+
+
+def compare(a: str, b: str) -> int:
+    """The tensors of every model folder (model.safetensors with projections.safetensors when there) and of every
+    other safetensors file, tensor by tensor, and the byte files, of the runs under ``a`` and ``b``."""
     from torch import equal
 
     problems, checked = [], 0
@@ -148,23 +162,28 @@ def compare(a: str, b: str) -> int:
     for run_name in runs:
         for folder, _, names in os.walk(os.path.join(a, run_name)):
             rel = os.path.relpath(folder, a)
+            other = os.path.join(b, rel)
             if rel.split(os.sep)[-1] == "tensorboard":
                 continue
-            for name in sorted(names):
-                pa, pb = os.path.join(folder, name), os.path.join(b, rel, name)
-                if name.endswith(".safetensors"):
-                    if not os.path.isfile(pb):
-                        problems.append(f"{rel}/{name}: missing in {b}")
-                        continue
-                    ta, tb = load_file(pa), load_file(pb)
-                    bad = sorted(k for k in ta if k not in tb or not equal(ta[k], tb[k]))
-                    if ta.keys() != tb.keys() or bad:
-                        problems.append(f"{rel}/{name}: {len(bad)} of {len(ta)} tensors differ, e.g. {bad[:3]}")
-                    checked += 1
-                elif name in BYTE_FILES:
-                    if not os.path.isfile(pb) or open(pa, "rb").read() != open(pb, "rb").read():
-                        problems.append(f"{rel}/{name}: bytes differ")
-                    checked += 1
+            groups = [[n for n in names if n in WEIGHT_FILES]]
+            groups += [[n] for n in sorted(names) if n.endswith(".safetensors") and n not in WEIGHT_FILES]
+            for group in (g for g in groups if g):
+                other_names = [n for n in (WEIGHT_FILES if group[0] in WEIGHT_FILES else group)
+                               if os.path.isfile(os.path.join(other, n))]
+                if not other_names:
+                    problems.append(f"{rel}/{group[0]}: missing in {b}")
+                    continue
+                ta, tb = _tensors(folder, group), _tensors(other, other_names)
+                bad = sorted(k for k in ta if k not in tb or not equal(ta[k], tb[k]))
+                if ta.keys() != tb.keys() or bad:
+                    problems.append(f"{rel}/{'+'.join(group)}: {len(bad)} of {len(ta)} tensors differ or are "
+                                    f"missing, e.g. {bad[:3]}; extra: {sorted(set(tb) - set(ta))[:3]}")
+                checked += 1
+            for name in sorted(n for n in names if n in BYTE_FILES):
+                pb = os.path.join(other, name)
+                if not os.path.isfile(pb) or open(os.path.join(folder, name), "rb").read() != open(pb, "rb").read():
+                    problems.append(f"{rel}/{name}: bytes differ")
+                checked += 1
     for line in problems:
         print("DIFFERENT:", line)
     print(f"{checked} files compared in {len(runs)} runs ({', '.join(runs)}): "
