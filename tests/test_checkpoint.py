@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import warnings
 
 import pytest
 import torch
@@ -302,7 +303,7 @@ class _Payload:
 
 
 @pytest.mark.parametrize("zipfile", [True, False])
-def test_bin_whose_pickle_runs_code_is_refused(tmp_path, zipfile):
+def test_bin_whose_pickle_runs_code_is_refused(tmp_path, zipfile, capfd):
     marker = tmp_path / "pwned"
     stored = random_state(original_shapes(mlm=False, nsp=False))
     path = tmp_path / "evil"
@@ -310,11 +311,20 @@ def test_bin_whose_pickle_runs_code_is_refused(tmp_path, zipfile):
     (path / "bert_config.json").write_text(json.dumps(BERT_CFG))
     torch.save({**stored, "extra": _Payload(str(marker))}, path / "pytorch_model.bin",
                _use_new_zipfile_serialization=zipfile)
-    with pytest.raises(UserError, match="refused"):
-        load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no torch warning may reach the user's terminal
+        with pytest.raises(UserError, match="refused") as caught:
+            load_model(path)
+    message = str(caught.value)
+    # what it is, the offending global, that nothing ran, and how to convert a trusted file
+    assert "pickled Python objects beyond tensors" in message and "open" in message.split("it names", 1)[1]
+    assert "nothing in it was executed" in message and "weights_only=False" in message and "\n" not in message
     with pytest.raises(UserError, match="refused"):
         load_extra_tensors(path)
+    capfd.readouterr()
     assert run_command("info", [str(path)]) == 2
+    err = capfd.readouterr().err
+    assert err.count("error:") == 1 and "Warning" not in err and "Traceback" not in err, err
     assert run_command("convert", [str(path), str(tmp_path / "out")]) == 2
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
@@ -358,6 +368,51 @@ def test_save_model_loads_in_plain_transformers(tmp_path):
         save_model(model, out, overwrite=False)
 
 
+def test_projections_live_beside_the_model_so_plain_transformers_loads_silently(tmp_path, capfd, caplog):
+    """A student's fit_dense* go to projections.safetensors: AutoModel sees only its own weights (no load report of
+    UNEXPECTED keys) and gives the same outputs; tinybert reads the projections back, and still reads old folders
+    that carry them inside model.safetensors."""
+    import logging
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    from transformers import AutoModel, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(**BERT_CFG)).eval()
+    extra = fit_denses(L + 1)
+    out = tmp_path / "student"
+    save_model(model, out, extra_tensors=extra)
+    with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+        assert not [k for k in f.keys() if k.startswith("fit_dense")]
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO):
+        plain = AutoModel.from_pretrained(out).eval()
+    printed = capfd.readouterr()
+    assert "fit_dense" not in printed.out + printed.err + caplog.text
+    assert "UNEXPECTED" not in printed.out + printed.err + caplog.text
+    with torch.no_grad():
+        torch.testing.assert_close(plain(**inputs()).last_hidden_state, model(**inputs()).last_hidden_state,
+                                   rtol=0, atol=0)
+    back = load_extra_tensors(out)
+    assert set(back) == set(extra) and all(torch.equal(back[k], extra[k]) for k in extra)
+    # an older folder: the projections inside model.safetensors
+    old = tmp_path / "old_student"
+    os.makedirs(old)
+    (old / "config.json").write_text(json.dumps({**BertConfig(**BERT_CFG).to_dict(), "model_type": "bert"}))
+    save_file({**{k: v.contiguous() for k, v in model.state_dict().items()}, **extra}, str(old / "model.safetensors"))
+    back = load_extra_tensors(old)
+    assert set(back) == set(extra) and all(torch.equal(back[k], extra[k]) for k in extra)
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO):
+        AutoModel.from_pretrained(old)
+    printed = capfd.readouterr()
+    assert "fit_dense" in printed.out + printed.err + caplog.text  # control: the capture sees a load report
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(old)(**inputs()).last_hidden_state,
+                                   model(**inputs()).last_hidden_state, rtol=0, atol=0)
+
+
 def test_save_pretraining_model_tied_weights_round_trip(tmp_path):
     from transformers import BertConfig, BertForPreTraining
 
@@ -385,8 +440,8 @@ def test_convert_and_info_cli(tmp_path, capsys):
     dst = tmp_path / "dst"
     assert run_command("convert", [src, str(dst)]) == 0
     capsys.readouterr()
-    assert sorted(os.listdir(dst)) == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                                       "vocab.txt"]
+    assert sorted(os.listdir(dst)) == ["config.json", "model.safetensors", "projections.safetensors",
+                                       "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
     assert json.loads((dst / "config.json").read_text())["model_type"] == "bert"
     converted = AutoModelForPreTraining.from_pretrained(dst)
     assert_placed(converted.state_dict(), stored, _old_to_new)
@@ -401,7 +456,8 @@ def test_convert_and_info_cli(tmp_path, capsys):
     assert info["parameters"] == n_params
     assert info["projections"]["fit_denses.0.weight"] == [T, H] and len(info["projections"]) == 2 * (L + 1)
     assert info["projection_parameters"] == (L + 1) * (T * H + T)
-    assert info["dtype"] == "float32" and info["file_size_bytes"] == os.path.getsize(dst / "model.safetensors")
+    on_disk = os.path.getsize(dst / "model.safetensors") + os.path.getsize(dst / "projections.safetensors")
+    assert info["dtype"] == "float32" and info["file_size_bytes"] == on_disk
 
     assert run_command("info", [src]) == 0
     text = capsys.readouterr().out

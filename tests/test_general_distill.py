@@ -70,8 +70,10 @@ def test_general_distill_writes_a_student_plain_transformers_loads(setup, tmp_pa
         assert (out / name).is_file(), name
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(out / "tensorboard"))
     stored = load_file(str(out / "model.safetensors"))
-    assert {f"fit_denses.{i}.weight" for i in range(3)} <= set(stored)
-    assert stored["fit_denses.0.weight"].shape == (48, 32)  # student width 32 -> teacher width 48
+    projections = load_file(str(out / "projections.safetensors"))  # beside the model: transformers never sees them
+    assert not [k for k in stored if k.startswith("fit_dense")]
+    assert {f"fit_denses.{i}.weight" for i in range(3)} <= set(projections)
+    assert projections["fit_denses.0.weight"].shape == (48, 32)  # student width 32 -> teacher width 48
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if "loss" in r]
     assert [r["step"] for r in train] == [2, 4, 6]

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 
 from tinybert.errors import UserError
@@ -69,7 +70,9 @@ def flag_message(error: UserError, parser: argparse.ArgumentParser | None) -> st
             if action.dest == error.field and action.option_strings:
                 flag = next((o for o in action.option_strings if o.lstrip("-") == error.field),
                             action.option_strings[-1])
-                return text.replace(error.field, flag, 1)
+                # the field as a word of the message, not inside a path or a longer name that holds it
+                pattern = rf"(?<![\w./-]){re.escape(error.field)}(?![\w/-])"
+                return re.sub(pattern, flag.replace("\\", "\\\\"), text, count=1)
     return text
 
 

@@ -17,16 +17,18 @@ prefix, and base keys stored without a prefix (``embeddings.*``, ``encoder.*``, 
 and ``fit_denses.*`` are kept apart (see :func:`load_extra_tensors`); stored buffers the model does not have
 (``position_ids``, ``token_type_ids``, NEZHA ``positions_encoding`` tables) are dropped; a tied copy (e.g.
 ``cls.predictions.decoder.weight``) is dropped when its source is stored. Written folders are always ``hf`` /
-``hf_nezha`` with safetensors, and load in plain transformers (extra projection tensors show up in its load report
-as UNEXPECTED keys and are ignored).
+``hf_nezha`` with safetensors, and load in plain transformers, silently: a student's projections go to a separate
+``projections.safetensors`` that transformers never opens (folders written before keep them inside
+``model.safetensors`` and are read as before).
 
-``.bin`` files are read only with ``torch.load(..., weights_only=True)``; nothing is ever unpickled otherwise.
+``.bin`` files are read only with ``torch.load(..., weights_only=True)``; nothing is ever unpickled otherwise. A
+``.bin`` whose pickle names Python callables beyond tensors (it would run code if unpickled) is refused with the
+global it names; nothing in it is executed.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -65,6 +67,7 @@ HEADS: dict[str, str] = {
 EXTRA_PREFIXES: tuple[str, ...] = ("fit_dense.", "fit_denses.")
 CONFIG_NAMES = ("config.json", "bert_config.json")
 SAFETENSORS_NAME = "model.safetensors"
+PROJECTIONS_NAME = "projections.safetensors"  # a student's fit_dense* tensors, beside the model's own weights
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 BIN_NAME = "pytorch_model.bin"
 BIN_INDEX = "pytorch_model.bin.index.json"
@@ -98,13 +101,40 @@ def position_limit(config) -> int | None:
     return int(limit) if limit is not None else None
 
 
+def check_shared_vocabulary(teacher: str | os.PathLike, student: str | os.PathLike,
+                            student_field: str = "student_model") -> None:
+    """Teacher and student must share one vocabulary. When both folders carry a ``vocab.txt``, compare their tokens
+    (the same size is not enough: the same id would mean another token) and name the first line that differs."""
+    teacher_vocab, student_vocab = (os.path.join(os.fspath(p), VOCAB_NAME) for p in (teacher, student))
+    if not (os.path.isfile(teacher_vocab) and os.path.isfile(student_vocab)):
+        return
+    teacher_tokens, student_tokens = read_vocab(teacher_vocab), read_vocab(student_vocab)
+    if teacher_tokens == student_tokens:
+        return
+    if len(teacher_tokens) != len(student_tokens):
+        what = f"has {len(student_tokens)} tokens, the teacher's {teacher_vocab} {len(teacher_tokens)}"
+    else:
+        line = next(i for i, (a, b) in enumerate(zip(student_tokens, teacher_tokens, strict=True), 1) if a != b)
+        what = (f"has the size of the teacher's {teacher_vocab} but differs at line {line} "
+                f"({student_tokens[line - 1]!r} vs {teacher_tokens[line - 1]!r})")
+    raise UserError(f"{student_vocab}: {what}; teacher and student must share one vocabulary (same tokens in the same "
+                    f"order): give a {student_field} built with the teacher's vocab.txt", field=student_field)
+
+
 def find_config(path: str) -> str | None:
     """The config file of a model folder (``config.json`` or ``bert_config.json``), or None."""
     return next((os.path.join(path, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(path, n))), None)
 
 
 def find_weight_files(path: str, required: bool = True) -> list[str]:
-    """The weight files of a folder (one file, or the shards an index names); ``[]`` for none unless ``required``."""
+    """The weight files of a folder (one file, or the shards an index names), then ``projections.safetensors`` when
+    the folder has one; ``[]`` for none unless ``required``."""
+    files = _model_weight_files(path, required)
+    projections = os.path.join(path, PROJECTIONS_NAME)
+    return files + [projections] if files and os.path.isfile(projections) else files
+
+
+def _model_weight_files(path: str, required: bool) -> list[str]:
     for name in (SAFETENSORS_NAME, BIN_NAME):
         fp = os.path.join(path, name)
         if os.path.isfile(fp):
@@ -162,24 +192,102 @@ def detect_format(path: str | os.PathLike) -> CheckpointFormat:
     return _inspect(path).format
 
 
+# what a weights-only pickle may name: torch's tensor/storage rebuilders and a few plain containers
+_SAFE_GLOBAL_MODULES = ("torch", "collections", "numpy.core.multiarray", "numpy._core.multiarray", "numpy", "_codecs")
+
+
+def _pickle_streams(path: str) -> list[bytes]:
+    """The pickles of a ``.bin``: ``*/data.pkl`` of a zip (torch >= 1.6), else the start of the legacy file."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return [archive.read(name) for name in archive.namelist() if name.endswith(".pkl")]
+    with open(path, "rb") as f:
+        return [f.read(16 << 20)]  # the legacy format's pickles come first; the raw storages follow
+
+
+def pickle_globals(path: str) -> list[str]:
+    """The ``module.name`` globals the pickles of ``path`` would import, read with :mod:`pickletools` (which only
+    parses opcodes: nothing is imported or executed). Unreadable parts are skipped."""
+    import io
+    import pickletools
+
+    found: list[str] = []
+    for stream in _pickle_streams(path):
+        buffer = io.BytesIO(stream)
+        for _ in range(8):  # the legacy format is several pickles in a row
+            strings: list[str] = []  # the strings pushed so far (STACK_GLOBAL takes module and name from them)
+            memo: dict[int, str | None] = {}
+            top: str | None = None  # the string the previous opcode pushed, if it pushed one
+            try:
+                for opcode, arg, _pos in pickletools.genops(buffer):
+                    name, pushed = opcode.name, None
+                    if name == "GLOBAL":
+                        found.append(str(arg).replace(" ", "."))
+                    elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(f"{strings[-2]}.{strings[-1]}")
+                    elif isinstance(arg, str) and ("UNICODE" in name or name.endswith("STRING")):
+                        pushed = arg
+                    elif name == "MEMOIZE":
+                        memo[len(memo)] = top
+                        pushed = top  # memoizing leaves the stack as it was
+                    elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                        memo[int(arg)] = top
+                        pushed = top
+                    elif name in ("BINGET", "LONG_BINGET", "GET"):
+                        pushed = memo.get(int(arg))
+                    if pushed is not None and name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+                        strings.append(pushed)
+                    top = pushed
+            except Exception:  # not (or no longer) a pickle: what was read so far counts
+                break
+            if buffer.tell() >= len(stream):
+                break
+    return list(dict.fromkeys(found))
+
+
+def _unsafe_globals(path: str) -> list[str]:
+    try:
+        names = pickle_globals(path)
+    except OSError:
+        return []
+    return [n for n in names if not n.startswith(tuple(f"{m}." for m in _SAFE_GLOBAL_MODULES))
+            and n not in ("builtins.set", "builtins.frozenset", "builtins.slice", "builtins.bytearray")]
+
+
+def _refused_pickle(path: str, unsafe: list[str]) -> UserError:
+    return UserError.at(
+        path, f"refused: the file holds pickled Python objects beyond tensors (it names {', '.join(unsafe[:3])}), "
+              "which would run code when unpickled; nothing in it was executed. If you trust where it came from, "
+              "convert it once in Python: sd = torch.load(FILE, weights_only=False); "
+              "safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors') in "
+              "the folder (then remove the .bin)")
+
+
 def _load_bin(path: str) -> dict[str, torch.Tensor]:
     import pickle
+    import warnings
 
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes about pickle protocols are not the user's business
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        unsafe = _unsafe_globals(path)
+        if unsafe:
+            raise _refused_pickle(path, unsafe) from None
         text = str(e)
         detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0] if text.strip() else ""
         if "global" in detail.lower() or "reduce" in detail.lower():
-            raise UserError.at(
-                path, f"refused: the pickle holds more than tensors and would run code ({detail[:160]})"
-            ) from None
+            raise _refused_pickle(path, [detail[:120]]) from None
         raise UserError.at(path, f"corrupted or not a PyTorch weights file ({detail[:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as e:
+    except Exception as e:  # torch.load on garbage raises RuntimeError, EOFError, KeyError, ValueError, ...
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError.at(path, f"corrupted or unreadable PyTorch weights file ({msg[:200]})") from None
+        raise UserError.at(path, f"corrupted or unreadable PyTorch weights file ({type(e).__name__}: "
+                                 f"{msg[:200]})") from None
     if isinstance(obj, Mapping):
         for wrapper in ("state_dict", "model"):
             inner = obj.get(wrapper)
@@ -608,11 +716,12 @@ def save_model(
 ) -> None:
     """Write ``model`` as a Hugging Face folder (config.json, model.safetensors) atomically.
 
-    ``extra_tensors`` (e.g. ``fit_dense.*`` projections) are stored in the same safetensors file under their own
-    keys; plain transformers ignores them when loading. ``tokenizer`` (a tokenizer, or a folder / ``vocab.txt`` path)
+    ``extra_tensors`` (e.g. ``fit_dense.*`` projections) are stored under their own keys in a separate
+    ``projections.safetensors``, which plain transformers never reads (so it loads the folder silently).
+    ``tokenizer`` (a tokenizer, or a folder / ``vocab.txt`` path)
     adds ``vocab.txt`` and the tokenizer files. ``overwrite=False`` refuses an existing non-empty ``path``.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     path = os.fspath(path)
     if not overwrite and os.path.isdir(path) and os.listdir(path):
@@ -629,28 +738,10 @@ def save_model(
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         if extras:
-            single = os.path.join(tmp, SAFETENSORS_NAME)
-            index = os.path.join(tmp, SAFETENSORS_INDEX)
-            if os.path.isfile(single):
-                from safetensors import safe_open
-
-                with safe_open(single, framework="pt") as f:
-                    metadata = f.metadata() or {}
-                tensors = load_file(single)
-                clash = sorted(set(tensors) & set(extras))
-                if clash:
-                    raise ValueError(f"extra tensors clash with model weights: {clash[:4]}")
-                tensors.update(extras)
-                save_file(tensors, single, metadata={"format": "pt", **metadata})
-            elif os.path.isfile(index):
-                shard = "model-extra.safetensors"
-                save_file(extras, os.path.join(tmp, shard), metadata={"format": "pt"})
-                data = read_json(index)
-                data["weight_map"].update({k: shard for k in extras})
-                with open(index, "w", encoding="utf-8") as f:
-                    json.dump(data, f, indent=2)
-            else:  # pragma: no cover - save_pretrained always writes one of the two
-                raise RuntimeError(f"save_pretrained wrote no safetensors file in {tmp}")
+            clash = sorted(set(model.state_dict()) & set(extras))
+            if clash:
+                raise ValueError(f"extra tensors clash with model weights: {clash[:4]}")
+            save_file(extras, os.path.join(tmp, PROJECTIONS_NAME), metadata={"format": "pt"})
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
             vocab_file = os.path.join(tmp, VOCAB_NAME)

@@ -2,9 +2,10 @@
 
 The projections map each student hidden state (embedding output included) to the teacher's width for the hidden-state
 loss: one shared ``fit_dense`` (the original TinyBERT) or one per hidden state ``fit_denses.0..L`` (TinyBERT v2).
-They are saved as extra tensors in the same ``model.safetensors`` as the model, under exactly those names, and
-``config.json`` records ``tinybert_projection = {"type", "fit_size"}``. Plain transformers loads the folder with
-``AutoModel`` / ``AutoModelForSequenceClassification`` and ignores the projections, giving identical outputs.
+They are saved beside the model in ``projections.safetensors`` (older folders: inside ``model.safetensors``) under
+exactly those names, and ``config.json`` records ``tinybert_projection = {"type", "fit_size"}``. Plain transformers
+loads the folder with ``AutoModel`` / ``AutoModelForSequenceClassification`` silently (it never opens the
+projections file), giving identical outputs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from tinybert.utils.io import read_json
 logger = logging.getLogger(__name__)
 
 PROJECTIONS = ("shared", "per_layer")
+# the fields a student config must state (transformers' defaults are BERT-base's: 768 wide, 12 layers)
+REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 CONFIG_KEY = "tinybert_projection"
 
 
@@ -117,10 +120,18 @@ def read_student_config(path: str | os.PathLike):
             raise UserError.at(p, "no config.json in the student folder")
     require_file(p, "student config")
     raw = read_json(p, what="a JSON object (a model config)")
+    missing = [name for name in REQUIRED_FIELDS if name not in raw]
+    if missing:  # transformers would fill them with BERT-base's sizes without a word
+        raise UserError.at(p, f"the student config lacks {', '.join(missing)}; a student config must state its size "
+                              f"({', '.join(REQUIRED_FIELDS)}), e.g. student_configs/tinybert_4l_312d/config.json")
+    for name in REQUIRED_FIELDS:
+        value = raw[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise UserError.at(p, f"{name} must be a positive integer, found {value!r}")
     model_type = raw.pop("model_type", "bert")
     try:
         config = AutoConfig.for_model(model_type, **raw) if model_type != "bert" else BertConfig(**raw)
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         raise UserError.at(p, str(e).splitlines()[0]) from None
     if config.hidden_size % config.num_attention_heads:
         raise UserError.at(

@@ -12,7 +12,7 @@ from tinybert.distill.layer_map import load_layer_map
 from tinybert.distill.spec import general_distillation, with_layer_map
 from tinybert.distill.trainer import distillation_trainer
 from tinybert.errors import UserError, require_dir
-from tinybert.models.checkpoint import load_model, position_limit
+from tinybert.models.checkpoint import check_shared_vocabulary, load_model, position_limit
 from tinybert.models.student import build_student, load_student
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.models.view import frozen
@@ -51,6 +51,7 @@ def run_general_distill(cfg: GeneralDistillConfig) -> TrainResult:
         if student.config.vocab_size != tcfg.vocab_size:
             raise UserError.at(cfg.student_model, f"student vocab_size {student.config.vocab_size} differs from the "
                                                   f"teacher's {tcfg.vocab_size}")
+        check_shared_vocabulary(cfg.teacher_model, cfg.student_model)  # same tokens in the same order
     else:
         student = build_student(cfg.student_model, tcfg, head="base", projection=cfg.projection)
     scfg = student.config

@@ -37,6 +37,7 @@ from tinybert.evaluate import (
     write_eval_results,
     write_predictions,
 )
+from tinybert.models.checkpoint import check_shared_vocabulary
 from tinybert.models.classifier import load_classifier, load_task_student
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.train import TrainResult, check_output_dir, set_seed
@@ -76,6 +77,7 @@ def run_task_distill(cfg: TaskDistillConfig) -> TrainResult:
     if student.config.vocab_size != teacher.config.vocab_size:
         raise UserError(f"student vocab_size {student.config.vocab_size} differs from the teacher's "
                         f"{teacher.config.vocab_size}; they must share a vocabulary")
+    check_shared_vocabulary(cfg.teacher_model, cfg.student_model)  # same tokens in the same order, not just size
 
     # 2. Dev sets and the teacher's dev score (before the costly work), then the training set.
     dev = dev_sets(spec, task.data_dir, tokenizer, task.max_seq_length)
