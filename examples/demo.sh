@@ -114,11 +114,15 @@ step "f. label-only student" "$RUN/label_only" \
     --data_dir "$RUN/data/spam_small" --output_dir "$RUN/label_only" --max_seq_length $SEQ \
     --train_batch_size $BATCH --learning_rate 1e-3 --max_steps $BASE_STEPS --eval_step $EVAL --logging_steps 5
 
-# the report: one table, two plots
+# the report: one table, two plots, and (with the export extra installed) the students' batch-1 latency rows
 echo; echo "== report"
+LATENCY=()
+if $PY -c "import onnx, onnxruntime" 2>/dev/null; then
+  LATENCY=(--latency --latency_calls "$([ "$SCALE" = tiny ] && echo 10 || echo 300)")
+fi
 $PY -m tinybert report "$RUN/teacher" "$RUN/td_stage2" "$RUN/label_only" \
   --labels "teacher (MiniLM-L6),TinyBERT student,label-only student" --task_name sst-2 \
-  --data_dir "$RUN/data/spam_small" --max_seq_length $SEQ --no_cuda --output "$RUN/report" \
+  --data_dir "$RUN/data/spam_small" --max_seq_length $SEQ --no_cuda --output "$RUN/report" "${LATENCY[@]}" \
   --stages "$RUN/teacher_mlm" "$RUN/general_student" "$RUN/td_stage1"
 echo
 echo "stage wall times (s):"; cat "$TIMES"

@@ -124,3 +124,28 @@ def test_missing_extra_names_the_extra(monkeypatch, tmp_path, capsys):
     assert err.startswith("error: ") and "\n" not in err
     assert "'export' extra" in err and "missing: onnxruntime" in err and "pip install -e '.[export]'" in err
     assert not os.path.exists(tmp_path / "onnx" / "model.onnx")
+
+
+def test_nezha_exports_at_any_length(tmp_path):
+    """NEZHA's relative positions (distances clipped to the table) are traced with dynamic lengths: inputs longer
+    than the clipping window and than the traced batch still match."""
+    from test_task_distill import bert_config, tokenizer_for
+
+    from tinybert.export.onnx_model import OnnxClassifier, max_abs_diff
+    from tinybert.models.checkpoint import save_model
+    from tinybert.models.nezha import NezhaConfig, NezhaForSequenceClassification
+
+    torch.manual_seed(0)
+    base = bert_config()
+    model = NezhaForSequenceClassification(NezhaConfig(
+        vocab_size=base.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_relative_position=4, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1})).eval()
+    save_model(model, str(tmp_path / "nezha"), tokenizer=tokenizer_for(tmp_path))
+    out = tmp_path / "onnx"
+    assert run_command("export", [str(tmp_path / "nezha"), "--output", str(out)]) == 0
+    assert json.loads((out / "export.json").read_text())["max_abs_diff"] <= 1e-4
+    ids = torch.randint(5, base.vocab_size, (3, 40))
+    mask = torch.ones_like(ids)
+    mask[0, 25:] = 0
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    assert max_abs_diff(model, OnnxClassifier(str(out / "model.onnx")), batch) <= 1e-4

@@ -25,9 +25,25 @@ def quantize_onnx_int8(src: str, dst: str) -> str:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = dst + ".tmp.onnx"
-    quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
+    # the quantizer logs a hint to run its shape pre-processing, whose symbolic shape inference fails on these
+    # graphs (dynamic sequence axis); the quantized model is fine without it
+    hint = _DropMessage("pre-processing before quantization")
+    logging.getLogger().addFilter(hint)
+    try:
+        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
+    finally:
+        logging.getLogger().removeFilter(hint)
     os.replace(tmp, dst)
     return dst
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def quantize_torch_int8(model: nn.Module) -> nn.Module:
