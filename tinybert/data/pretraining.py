@@ -15,8 +15,8 @@ The random-next document is drawn from the whole corpus, with probability propor
 original's ``sample_doc(sentence_weighted=True)``), and documents are used whole, as the original does.
 
 Streaming and memory, in two passes. Pass 1 tokenizes the corpus in blocks of about ``chunk_chars`` characters into
-a :class:`TokenStore`: token ids (and whole-word flags) of every line in a memory-mapped scratch file beside the
-output folder, with the line and document offsets; it plays the role of the original's whole-corpus document
+a :class:`TokenStore`: token ids (and whole-word flags) of every line in a memory-mapped scratch file in or beside
+the output folder, with the line and document offsets; it plays the role of the original's whole-corpus document
 database (its ``--reduce_memory`` shelve) without holding the corpus in memory. Pass 2 turns groups of whole
 documents (about ``chunk_chars / 4`` tokens each) into instances, reading any random-next document from the store.
 Both passes run on ``num_workers`` processes with at most ``2 * num_workers + 2`` jobs in flight; one shard per epoch
@@ -514,10 +514,11 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
     """Build ``num_epochs`` epochs of instances from the corpus and write them to ``output_dir``; return metrics.
 
     Two streaming passes: the corpus is tokenized once, in blocks of ``chunk_chars`` characters, into a memory-mapped
-    :class:`TokenStore` (a temporary folder beside ``output_dir``, removed at the end); then documents, whole, in
-    groups of about ``chunk_chars`` characters, become instances, a random next drawn from the whole corpus. Both
-    passes run on ``num_workers`` processes and are written in corpus order; every random choice for document ``d``
-    of epoch ``e`` comes from ``(seed, e, d)``, so neither ``num_workers`` nor ``chunk_chars`` changes a byte.
+    :class:`TokenStore` (a hidden scratch folder in ``output_dir`` or beside it, removed at the end); then whole
+    documents, in groups of about ``chunk_chars / 4`` tokens, become instances, a random next drawn from the whole
+    corpus. Both passes run on ``num_workers`` processes and are written in corpus order; every random choice for
+    document ``d`` of epoch ``e`` comes from ``(seed, e, d)``, so neither ``num_workers`` nor ``chunk_chars``
+    changes a byte.
     Output files are written atomically; each epoch's ``epoch_N_metrics.json`` is written last.
     """
     import shutil
@@ -588,9 +589,9 @@ def generate_pretraining_data(corpus_files: Sequence[str], tokenizer: Any, outpu
 
 
 def _existing_parent(path: str) -> str:
-    """The nearest existing folder at or above ``path``'s parent (the scratch folder goes there, so an error
-    before any output leaves no new folder behind)."""
-    parent = os.path.dirname(os.path.abspath(path))
+    """``path`` if it is a folder, else the nearest existing folder above it: the scratch folder goes there, so an
+    error before any output leaves no new folder behind."""
+    parent = os.path.abspath(path)
     while not os.path.isdir(parent):
         parent = os.path.dirname(parent)
     return parent
