@@ -18,7 +18,7 @@ from torch import nn
 from tinybert.distill.spec import DistillSpec
 from tinybert.distill.terms import TermInputs, loss_def
 from tinybert.errors import UserError
-from tinybert.models.view import distill_forward
+from tinybert.models.view import distill_forward, frozen
 
 # what each rule of DistillSpec.trainable freezes, from a TinyBertStudent
 FREEZE = {
@@ -49,7 +49,8 @@ class DistillObjective:
     """
 
     def __init__(self, teacher: nn.Module | None, spec: DistillSpec) -> None:
-        self.teacher, self.spec = teacher, spec
+        self.teacher = frozen(teacher) if teacher is not None else None  # eval mode, no gradients
+        self.spec = spec
         self.terms = [(term, loss_def(term.name)) for term in spec.terms]
         for term, definition in self.terms:
             try:

@@ -63,6 +63,8 @@ def register_loss(name: str, *, scalar: str, teacher: Iterable[str] = (), studen
         raise ValueError(f"loss term {name!r}: unknown outputs {sorted(unknown)}; expected some of {OUTPUTS}")
 
     def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        if name in LOSSES:
+            raise ValueError(f"loss term {name!r} is already registered (by {LOSSES[name].fn.__module__})")
         LOSSES[name] = LossDef(fn, scalar, *needs)
         return fn
 
