@@ -9,7 +9,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test bench lint clean
-.PHONY: quality
+.PHONY: quality demo-zh
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	bash examples/demo.sh
+
+# the Chinese path: vocabulary, NEZHA pretraining, NER (and ChnSentiCorp) teachers, general and NER task distillation
+demo-zh: $(STAMP)
+	bash examples/demo_zh.sh
 
 test: $(STAMP)
 	$(BIN)/ruff check tinybert tests bench examples *.py

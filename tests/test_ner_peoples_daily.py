@@ -89,3 +89,9 @@ def test_tiny_finetune_on_people_daily(tmp_path):
 def test_files_end_cleanly(name):
     text = (DATA / f"{name}.txt").read_text(encoding="utf-8")
     assert text.endswith("\n\n") and "\n\n\n" not in text and not text.startswith("\n")
+
+
+def test_demo_zh_script_parses():
+    import subprocess
+
+    subprocess.run(["bash", "-n", str(ROOT / "examples" / "demo_zh.sh")], check=True)
