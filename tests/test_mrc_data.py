@@ -225,3 +225,33 @@ def test_mrc_eval_command(tmp_path, capsys):
     assert json.loads(metric.read_text(encoding="utf-8")) == printed
     assert main(["mrc-eval", path, str(preds), "--language", "en"]) == 0
     assert json.loads(capsys.readouterr().out.strip()) == {"exact_match": 50.0, "f1": 50.0}
+
+
+FIXTURE = __import__("pathlib").Path(__file__).parent / "fixtures" / "cmrc2018_small.json"
+
+
+def test_hand_written_cmrc_fixture_scored_by_hand(tmp_path, capsys):
+    """tests/fixtures/cmrc2018_small.json: 13 questions in CMRC2018 layout; 5 answered by hand-made predictions."""
+    from tinybert.cli import main
+
+    examples = mrc.read_mrc_file(str(FIXTURE))
+    assert len(examples) == 13 and examples[0].qid == "TRAIN_1_QUERY_0"
+    preds = {"TRAIN_1_QUERY_0": "北京",  # EM 1, F1 1
+             "TRAIN_1_QUERY_1": "华北平原的北部",  # LCS 4 of 7 and 4 tokens: F1 8/11
+             "TRAIN_2_QUERY_1": "1931年",  # tokens 1931 年 of 1931 年 11 月: F1 2/3
+             "TRAIN_4_QUERY_0": "曹雪芹。",  # punctuation dropped: EM 1, F1 1
+             "TRAIN_5_QUERY_0": "迈向充满希望的新世纪"}  # the reference's 《》 dropped: EM 1, F1 1
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps(preds, ensure_ascii=False), encoding="utf-8")
+    assert main(["mrc-eval", str(FIXTURE), str(path), "--language", "zh"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    em, f1 = 100 * 3 / 13, 100 * (3 + 8 / 11 + 2 / 3) / 13
+    assert out == {"AVERAGE": f"{(em + f1) / 2:.3f}", "F1": f"{f1:.3f}", "EM": f"{em:.3f}", "TOTAL": 13,
+                   "SKIP": 8, "FILE": str(path)}
+    tok = tokenizer(tmp_path, "".join(e.context + e.question for e in examples))
+    feats = mrc.encode_mrc(examples, tok, max_seq_length=48, doc_stride=16, max_query_length=16)
+    for r in range(len(feats.example)):
+        s, e = feats.arrays["start_positions"][r], feats.arrays["end_positions"][r]
+        ex = examples[feats.example[r]]
+        if s:
+            assert ex.context[feats.offsets[r, s, 0]:feats.offsets[r, e, 1]] == ex.answers[0][0]
