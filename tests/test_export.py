@@ -149,3 +149,34 @@ def test_nezha_exports_at_any_length(tmp_path):
     mask[0, 25:] = 0
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
     assert max_abs_diff(model, OnnxClassifier(str(out / "model.onnx")), batch) <= 1e-4
+
+
+@pytest.mark.parametrize("head", ["token_classification", "question_answering"])
+def test_token_and_span_heads(tmp_path, head):
+    from test_task_distill import bert_config, tokenizer_for
+    from transformers import BertForQuestionAnswering, BertForTokenClassification
+
+    from tinybert.export.onnx_model import HEAD_OUTPUTS, OnnxClassifier, max_abs_diff
+    from tinybert.models.checkpoint import save_model
+
+    torch.manual_seed(1)
+    if head == "token_classification":
+        labels = {0: "O", 1: "B-PER", 2: "I-PER"}
+        model = BertForTokenClassification(bert_config(num_labels=3, id2label=labels,
+                                                       label2id={v: k for k, v in labels.items()}))
+    else:
+        model = BertForQuestionAnswering(bert_config())
+    save_model(model.eval(), str(tmp_path / "model"), tokenizer=tokenizer_for(tmp_path))
+    out = tmp_path / "onnx"
+    assert run_command("export", [str(tmp_path / "model"), "--output", str(out), "--quantize", "int8"]) == 0
+    info = json.loads((out / "export.json").read_text())
+    assert info["head"] == head and info["outputs"] == list(HEAD_OUTPUTS[head]) and info["max_abs_diff"] <= 1e-4
+    ids = torch.randint(5, bert_config().vocab_size, (2, 23))
+    mask = torch.ones_like(ids)
+    mask[1, 15:] = 0
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    session = OnnxClassifier(str(out / "model.onnx"))
+    assert max_abs_diff(model, session, batch, tuple(HEAD_OUTPUTS[head])) <= 1e-4
+    first = HEAD_OUTPUTS[head]
+    assert getattr(session(**batch), next(iter(first))).shape[:2] == (2, 23)  # per-token outputs, dynamic length
+    assert info["int8_max_abs_diff"] < 0.5

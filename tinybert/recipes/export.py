@@ -1,4 +1,5 @@
-"""``run_export``: a classifier folder -> an ONNX folder (fp32, and dynamic int8 with ``quantize="int8"``).
+"""``run_export``: a model folder -> an ONNX folder (fp32, and dynamic int8 with ``quantize="int8"``); sequence
+classifiers, token classifiers (NER) and reading-comprehension (span) models.
 
 Reads top to bottom: check the output location, load the model and tokenizer, export, check ONNX Runtime's logits
 against PyTorch's on real inputs (two batch sizes and lengths, so the dynamic axes are exercised), quantize,
@@ -25,7 +26,7 @@ EXPORT_JSON = "export.json"
 
 @dataclass
 class ExportResult:
-    """Where the export went and how close it is: ``max_abs_diff`` of the ONNX fp32 logits vs PyTorch's,
+    """Where the export went and how close it is: ``max_abs_diff`` of the ONNX fp32 outputs vs PyTorch's,
     ``int8_max_abs_diff`` (ONNX int8) and ``torch_int8_max_abs_diff`` (``torch.ao`` int8) likewise, ``dev``:
     variant -> dev metrics (with a task), ``ok``: the fp32 check passed."""
 
@@ -59,9 +60,17 @@ def run_export(cfg: ExportConfig) -> ExportResult:
     from tinybert.config.task import TaskConfig
     from tinybert.evaluate import DevEvaluator, best_metric_key, dev_sets
     from tinybert.export import require_export_extra
-    from tinybert.export.onnx_model import INT8_NAME, ONNX_NAME, OnnxClassifier, export_onnx, max_abs_diff
+    from tinybert.export.onnx_model import (
+        HEAD_OUTPUTS,
+        INT8_NAME,
+        ONNX_NAME,
+        OnnxClassifier,
+        export_onnx,
+        max_abs_diff,
+    )
     from tinybert.export.quantize import quantize_onnx_int8, quantize_torch_int8
-    from tinybert.models.classifier import load_classifier
+    from tinybert.models.checkpoint import load_model, model_summary
+    from tinybert.models.classifier import HEAD, load_classifier
     from tinybert.models.tokenizer import VOCAB_NAME, load_tokenizer, vocab_path
 
     check_output_location(cfg.output, {"model_dir": cfg.model_dir, "data_dir": cfg.data_dir}, output_field="output")
@@ -70,7 +79,16 @@ def run_export(cfg: ExportConfig) -> ExportResult:
         raise UserError.of_field("output", f"{cfg.output} holds an export already ({ONNX_NAME}); pass "
                                            "overwrite_output_dir to replace it")
     require_export_extra()
-    model = load_classifier(cfg.model_dir, who="model_dir")
+    head = model_summary(cfg.model_dir)["head"]
+    if head not in HEAD_OUTPUTS:
+        raise UserError.at(cfg.model_dir, f"holds a model with a {head} head; export takes a sequence classifier, a "
+                                          "token classifier (NER) or a reading-comprehension (span) model")
+    if cfg.task_name is not None and head != HEAD:
+        raise UserError.of_field("task_name", f"dev metrics are measured for sequence classifiers; this is a {head} "
+                                              "model (evaluate it with tinybert ner / tinybert mrc)")
+    model = (load_classifier(cfg.model_dir, who="model_dir") if head == HEAD
+             else load_model(cfg.model_dir, head=head, require_head=True))
+    outputs = tuple(HEAD_OUTPUTS[head])
     tokenizer = load_tokenizer(cfg.model_dir)
     spec = None
     if cfg.task_name is not None:
@@ -79,10 +97,10 @@ def run_export(cfg: ExportConfig) -> ExportResult:
     batches = check_batches(cfg, tokenizer, spec)
 
     os.makedirs(cfg.output, exist_ok=True)
-    export_onnx(model, onnx_path, batches[0], cfg.opset)
+    export_onnx(model, onnx_path, batches[0], cfg.opset, head)
     variants: dict[str, Any] = {"pytorch_fp32": model, "onnx_fp32": OnnxClassifier(onnx_path, cfg.threads or None)}
-    result = ExportResult(cfg.output, onnx_path, max(max_abs_diff(model, variants["onnx_fp32"], b) for b in batches),
-                          ok=False)
+    result = ExportResult(cfg.output, onnx_path, max(max_abs_diff(model, variants["onnx_fp32"], b, outputs)
+                                                      for b in batches), ok=False)
     result.ok = result.max_abs_diff <= cfg.tolerance
     logger.info("ONNX fp32 vs PyTorch: max abs difference of the logits %.3g (tolerance %g)", result.max_abs_diff,
                 cfg.tolerance)
@@ -90,8 +108,9 @@ def run_export(cfg: ExportConfig) -> ExportResult:
         result.int8_path = quantize_onnx_int8(onnx_path, os.path.join(cfg.output, INT8_NAME))
         variants["onnx_int8"] = OnnxClassifier(result.int8_path, cfg.threads or None)
         variants["pytorch_int8"] = quantize_torch_int8(model)
-        result.int8_max_abs_diff = max(max_abs_diff(model, variants["onnx_int8"], b) for b in batches)
-        result.torch_int8_max_abs_diff = max(max_abs_diff(model, variants["pytorch_int8"], b) for b in batches)
+        result.int8_max_abs_diff = max(max_abs_diff(model, variants["onnx_int8"], b, outputs) for b in batches)
+        result.torch_int8_max_abs_diff = max(max_abs_diff(model, variants["pytorch_int8"], b, outputs)
+                                             for b in batches)
 
     if spec is not None:
         sets = dev_sets(spec, cfg.data_dir, tokenizer, cfg.max_seq_length)
@@ -103,7 +122,8 @@ def run_export(cfg: ExportConfig) -> ExportResult:
     shutil.copyfile(vocab_path(cfg.model_dir), os.path.join(cfg.output, VOCAB_NAME))  # what load_tokenizer reads
     model.config.save_pretrained(cfg.output)
     atomic_write_json(os.path.join(cfg.output, EXPORT_JSON), {
-        "model_dir": cfg.model_dir, "opset": cfg.opset, "tolerance": cfg.tolerance, "ok": result.ok,
+        "model_dir": cfg.model_dir, "head": head, "outputs": list(outputs), "opset": cfg.opset,
+        "tolerance": cfg.tolerance, "ok": result.ok,
         "max_abs_diff": result.max_abs_diff, "int8_max_abs_diff": result.int8_max_abs_diff,
         "torch_int8_max_abs_diff": result.torch_int8_max_abs_diff,
         "files": {name: os.path.getsize(os.path.join(cfg.output, name)) for name in (ONNX_NAME, INT8_NAME)
