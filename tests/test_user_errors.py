@@ -79,6 +79,16 @@ def test_max_seq_length_beyond_the_models_positions(tmp_path, capsys, task):
                                         "--max_seq_length", "128"])
     assert "--max_seq_length 128 exceeds the model's max_position_embeddings 64" in line
     assert not (tmp_path / "o").exists()
+    # task distillation checks the teacher's positions (and the student's) the same way
+    from test_task_distill import save_classifier, save_general_student
+
+    teacher = save_classifier(tmp_path / "teacher", tmp_path, ["0", "1"])
+    student = save_general_student(tmp_path / "student", tmp_path)
+    line = refused(capsys, "task-distill", ["--teacher_model", teacher, "--student_model", student, "--task_name",
+                                            "sst-2", "--data_dir", data, "--output_dir", tmp_path / "td",
+                                            "--max_seq_length", "128", "--skip_teacher_check", "--no_cuda"])
+    assert "--max_seq_length 128 exceeds the teacher's max_position_embeddings 64" in line
+    assert not (tmp_path / "td").exists()
 
 
 def test_teacher_and_student_vocabularies_are_compared_by_content(tmp_path):

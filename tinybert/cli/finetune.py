@@ -10,14 +10,14 @@ from tinybert.config.finetune import FinetuneConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    a = parser.add_argument
-    a("--model", "--bert_model", dest="model", required=True,
-      help="model folder: Hugging Face BERT-family/NEZHA, original TinyBERT, or NEZHA-PyTorch")
-    a("--output_dir", required=True, help="where the best model, eval_results.txt and metrics.jsonl go")
-    a("--from_scratch", action="store_true",
-      help="--model is a config (e.g. student_configs/small_2l_128d): start from random weights (a label-only "
-           "baseline of a student's size); the tokenizer comes from --vocab")
-    a("--vocab", help="with --from_scratch: a model folder or vocab.txt giving the tokenizer")
+    add = parser.add_argument
+    add("--model", "--bert_model", dest="model", required=True,
+        help="model folder: Hugging Face BERT-family/NEZHA, original TinyBERT, or NEZHA-PyTorch")
+    add("--output_dir", required=True, help="where the best model, eval_results.txt and metrics.jsonl go")
+    add("--from_scratch", action="store_true",
+        help="--model is a config (e.g. student_configs/small_2l_128d): start from random weights (a label-only "
+             "baseline of a student's size); the tokenizer comes from --vocab")
+    add("--vocab", help="with --from_scratch: a model folder or vocab.txt giving the tokenizer")
     add_task_arguments(parser)
     add_training_arguments(parser, field_defaults(FinetuneConfig, "training"))
 

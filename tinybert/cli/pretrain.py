@@ -22,30 +22,30 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    a = parser.add_argument
-    a("--dataset_path", required=True,
-      help="pregenerated shards (`tinybert pretrain-data` or `tinybert pregenerate`)")
-    a("--vocab_path", default=None,
-      help="vocab.txt the data was created with (default: the one in --pretrained_model_path)")
-    a("--output_model_path", "--output_dir", dest="output_dir", required=True,
-      help="output FOLDER: the Hugging Face model + tokenizer, metrics.jsonl, tensorboard/, checkpoint/")
-    a("--model_type", choices=MODEL_TYPES, default=None,
-      help="nezha (relative positions) or bert (default: the config's or checkpoint's type, else nezha)")
-    a("--config_path", default=None,
-      help=f"a preset ({', '.join(PRESETS)}; tinybert/presets/<model_type>_<preset>.json) or a JSON config file "
-           "(vocab_size comes from --vocab_path) (default: base, or the checkpoint's config)")
-    a("--pretrained_model_path", default=None,
-      help="continue pretraining from this model folder (Hugging Face, original TinyBERT, NEZHA-PyTorch)")
-    a("--adapt_vocab", action="store_true",
-      help="map --pretrained_model_path onto --vocab_path: rows of kept tokens copied, new tokens initialised")
-    a("--target", choices=TARGETS, default="mlm_nsp",
-      help="mlm_nsp writes *ForPreTraining, mlm writes *ForMaskedLM (default %(default)s)")
-    a("--max_seq_length", type=int, default=128, help="longest sequence of the data (default %(default)s)")
-    a("--reduce_memory", action="store_true", help="memory-map the binary shards instead of reading them into RAM")
-    a("--do_lower_case", action=argparse.BooleanOptionalAction, default=None,
-      help="lower-casing of the saved tokenizer (default: guessed from the vocabulary)")
-    a("--warmup", type=float, default=None,
-      help="linear warmup: a proportion of --total_steps if < 1, else a number of steps (default 0.1)")
+    add = parser.add_argument
+    add("--dataset_path", required=True,
+        help="pregenerated shards (`tinybert pretrain-data` or `tinybert pregenerate`)")
+    add("--vocab_path", default=None,
+        help="vocab.txt the data was created with (default: the one in --pretrained_model_path)")
+    add("--output_model_path", "--output_dir", dest="output_dir", required=True,
+        help="output FOLDER: the Hugging Face model + tokenizer, metrics.jsonl, tensorboard/, checkpoint/")
+    add("--model_type", choices=MODEL_TYPES, default=None,
+        help="nezha (relative positions) or bert (default: the config's or checkpoint's type, else nezha)")
+    add("--config_path", default=None,
+        help=f"a preset ({', '.join(PRESETS)}; tinybert/presets/<model_type>_<preset>.json) or a JSON config file "
+             "(vocab_size comes from --vocab_path) (default: base, or the checkpoint's config)")
+    add("--pretrained_model_path", default=None,
+        help="continue pretraining from this model folder (Hugging Face, original TinyBERT, NEZHA-PyTorch)")
+    add("--adapt_vocab", action="store_true",
+        help="map --pretrained_model_path onto --vocab_path: rows of kept tokens copied, new tokens initialised")
+    add("--target", choices=TARGETS, default="mlm_nsp",
+        help="mlm_nsp writes *ForPreTraining, mlm writes *ForMaskedLM (default %(default)s)")
+    add("--max_seq_length", type=int, default=128, help="longest sequence of the data (default %(default)s)")
+    add("--reduce_memory", action="store_true", help="memory-map the binary shards instead of reading them into RAM")
+    add("--do_lower_case", action=argparse.BooleanOptionalAction, default=None,
+        help="lower-casing of the saved tokenizer (default: guessed from the vocabulary)")
+    add("--warmup", type=float, default=None,
+        help="linear warmup: a proportion of --total_steps if < 1, else a number of steps (default 0.1)")
     group = add_training_arguments(parser, field_defaults(PretrainConfig, "training"))
     # UER-py's names for the loop's flags (the same destinations; the loop's own names work too)
     hidden = argparse.SUPPRESS

@@ -101,6 +101,16 @@ def position_limit(config) -> int | None:
     return int(limit) if limit is not None else None
 
 
+def check_sequence_length(max_seq_length: int, config, path: str | os.PathLike | None = None,
+                          who: str = "the model") -> None:
+    """Refuse ``max_seq_length`` beyond the positions of a model (``who``: "the teacher", ...) before any work:
+    longer inputs would fail deep inside its embeddings. NEZHA (relative positions only) takes any length."""
+    limit = position_limit(config)
+    if limit is not None and max_seq_length > limit:
+        raise UserError.of_field("max_seq_length", f"{max_seq_length} exceeds {who}'s max_position_embeddings {limit}",
+                                 path=path)
+
+
 def check_shared_vocabulary(teacher: str | os.PathLike, student: str | os.PathLike,
                             student_field: str = "student_model") -> None:
     """Teacher and student must share one vocabulary. When both folders carry a ``vocab.txt``, compare their tokens
@@ -114,7 +124,8 @@ def check_shared_vocabulary(teacher: str | os.PathLike, student: str | os.PathLi
     if len(teacher_tokens) != len(student_tokens):
         what = f"has {len(student_tokens)} tokens, the teacher's {teacher_vocab} {len(teacher_tokens)}"
     else:
-        line = next(i for i, (a, b) in enumerate(zip(student_tokens, teacher_tokens, strict=True), 1) if a != b)
+        line = next(number for number, (ours, theirs) in enumerate(zip(student_tokens, teacher_tokens, strict=True), 1)
+                    if ours != theirs)
         what = (f"has the size of the teacher's {teacher_vocab} but differs at line {line} "
                 f"({student_tokens[line - 1]!r} vs {teacher_tokens[line - 1]!r})")
     raise UserError(f"{student_vocab}: {what}; teacher and student must share one vocabulary (same tokens in the same "
@@ -397,7 +408,7 @@ def _is_droppable_buffer(key: str) -> bool:
 
 def _detect_head(keys: Iterable[str], config: Mapping[str, Any]) -> str:
     keys = list(keys)
-    has = lambda p: any(k.startswith(p) for k in keys)  # noqa: E731
+    has = lambda prefix: any(key.startswith(prefix) for key in keys)  # noqa: E731
     if has("cls.predictions."):
         return "pretraining" if has("cls.seq_relationship.") else "mlm"
     if has("qa_outputs."):
@@ -453,19 +464,18 @@ def _validate_config(folder: _Folder) -> None:
 
 def _validate_vocab(folder: _Folder, shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> int | None:
     """Check ``vocab.txt`` (if present) against the word-embedding rows; return the vocabulary size."""
-    vp = os.path.join(folder.path, VOCAB_NAME)
-    if not os.path.isfile(vp):
+    vocab_file = os.path.join(folder.path, VOCAB_NAME)
+    if not os.path.isfile(vocab_file):
         return None
-    n = len(read_vocab(vp))
+    num_tokens = len(read_vocab(vocab_file))
     key = _word_embedding_key(shapes)
     if key is not None:
         rows = shapes[key][0][0]
         files = ", ".join(os.path.basename(f) for f in folder.weight_files)
-        if rows != n:
-            raise UserError.at(
-                vp, f"has {n} tokens but the word-embedding matrix {key} in {files} has {rows} rows; expected equal"
-            )
-    return n
+        if rows != num_tokens:
+            raise UserError.at(vocab_file, f"has {num_tokens} tokens but the word-embedding matrix {key} in {files} "
+                                           f"has {rows} rows; expected equal")
+    return num_tokens
 
 
 def _build_config(
@@ -636,12 +646,12 @@ def _plan(
 
     # tied copies: keep the canonical one (the embeddings over the decoder copy)
     for name in list(plan):
-        c = canonical.get(name, name)
-        if c != name:
-            plan.setdefault(c, plan[name])
+        first = canonical.get(name, name)
+        if first != name:
+            plan.setdefault(first, plan[name])
             del plan[name]
 
-    in_base = (lambda n: True) if is_base else (lambda n: n.startswith(prefix + "."))
+    in_base = (lambda name: True) if is_base else (lambda name: name.startswith(prefix + "."))
     for name, key in list(plan.items()):
         have, want = tuple(shapes[key]), target[name]
         if have == want:
@@ -825,7 +835,7 @@ def _check_structure(folder: _Folder, head: str, shapes: Mapping[str, tuple[tupl
 
 
 def _numel(shape: Iterable[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    count = 1
+    for size in shape:
+        count *= size
+    return count

@@ -171,10 +171,10 @@ class PretrainingObjective(nn.Module):
         where = labels != -100
         logits = model.cls.predictions(out.last_hidden_state[where]).float()
         targets = labels[where]
-        n = targets.numel()
-        mlm_loss = F.cross_entropy(logits, targets, reduction="sum") / max(n, 1)
+        count = max(targets.numel(), 1)
+        mlm_loss = F.cross_entropy(logits, targets, reduction="sum") / count
         with torch.no_grad():
-            acc = (logits.argmax(-1) == targets).float().sum() / max(n, 1)
+            acc = (logits.argmax(-1) == targets).float().sum() / count
         scalars = {"mlm_loss": mlm_loss.detach(), "mlm_acc": acc}
         if self.target == "mlm":
             return mlm_loss, scalars

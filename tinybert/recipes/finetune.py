@@ -25,7 +25,7 @@ from tinybert.evaluate import (
     task_loss,
     write_eval_results,
 )
-from tinybert.models.checkpoint import load_model, model_class, position_limit, save_model
+from tinybert.models.checkpoint import check_sequence_length, load_model, model_class, save_model
 from tinybert.models.student import read_student_config
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
@@ -51,10 +51,7 @@ def run_finetune(cfg: FinetuneConfig) -> TrainResult:
     else:
         model = load_model(cfg.model, head="sequence_classification", num_labels=spec.num_labels,
                            id2label=id2label, label2id=label2id)
-    limit = position_limit(model.config)
-    if limit is not None and task.max_seq_length > limit:  # longer inputs would fail deep inside the model
-        raise UserError.of_field("max_seq_length", f"{task.max_seq_length} exceeds the model's "
-                                                   f"max_position_embeddings {limit}", path=cfg.model)
+    check_sequence_length(task.max_seq_length, model.config, cfg.model)
     regression = spec.output_mode == "regression"
 
     def loss_fn(classifier: nn.Module, batch: dict) -> object:

@@ -14,7 +14,7 @@ import logging
 from tinybert.config.pretrain import PretrainConfig
 from tinybert.data.pregenerated import EpochPregeneratedData, collate_pretraining
 from tinybert.errors import UserError, require_dir
-from tinybert.models.checkpoint import position_limit, save_model
+from tinybert.models.checkpoint import check_sequence_length, save_model
 from tinybert.models.pretraining import (
     ARCHITECTURE_FIELDS,
     PretrainingObjective,
@@ -63,10 +63,7 @@ def run_pretraining(cfg: PretrainConfig) -> TrainResult:
         model = new_model(build_model_config(data, model_type, len(tokens), where), cfg.target, training.seed)
         source = f"from scratch ({where})"
     config = model.config
-    limit = position_limit(config)
-    if limit is not None and cfg.max_seq_length > limit:
-        raise UserError.of_field("max_seq_length", f"{cfg.max_seq_length} exceeds the model's "
-                                                   f"max_position_embeddings {limit}")
+    check_sequence_length(cfg.max_seq_length, config)
     data = EpochPregeneratedData(cfg.dataset_path, tokens, cfg.max_seq_length, cfg.reduce_memory)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("pretraining %s %s, %dL/%dH/%d heads, %.1fM parameters, vocab %d, target %s, %d examples per epoch",

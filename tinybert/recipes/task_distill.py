@@ -37,7 +37,7 @@ from tinybert.evaluate import (
     write_eval_results,
     write_predictions,
 )
-from tinybert.models.checkpoint import check_shared_vocabulary
+from tinybert.models.checkpoint import check_sequence_length, check_shared_vocabulary
 from tinybert.models.classifier import load_classifier, load_task_student
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.train import TrainResult, check_output_dir, set_seed
@@ -78,6 +78,8 @@ def run_task_distill(cfg: TaskDistillConfig) -> TrainResult:
         raise UserError(f"student vocab_size {student.config.vocab_size} differs from the teacher's "
                         f"{teacher.config.vocab_size}; they must share a vocabulary")
     check_shared_vocabulary(cfg.teacher_model, cfg.student_model)  # same tokens in the same order, not just size
+    check_sequence_length(task.max_seq_length, teacher.config, cfg.teacher_model, "the teacher")
+    check_sequence_length(task.max_seq_length, student.config, cfg.student_model, "the student")
 
     # 2. Dev sets and the teacher's dev score (before the costly work), then the training set.
     dev = dev_sets(spec, task.data_dir, tokenizer, task.max_seq_length)
