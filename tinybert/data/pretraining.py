@@ -166,37 +166,56 @@ class TokenStore:
 
 class _StoreWriter:
     """Builds a :class:`TokenStore` folder from tokenized blocks, in order (dropping lines with no tokens and
-    documents with no lines)."""
+    documents with no lines). Streaming: tokens, flags and line lengths go to files as they come; memory holds one
+    8-byte entry per document."""
 
     def __init__(self, folder: str, vocab_size: int, whole_word: bool) -> None:
+        import array
+
         self.folder = folder
         self.dtype = np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.int32)
         self.tokens = open(os.path.join(folder, "tokens.bin"), "wb")  # noqa: SIM115 - closed in finish()
         self.cont = open(os.path.join(folder, "cont.bin"), "wb") if whole_word else None  # noqa: SIM115
-        self.line_lengths: list[np.ndarray] = []
-        self.line_docs: list[np.ndarray] = []
+        self.lengths = open(os.path.join(folder, "line_lengths.bin"), "wb")  # noqa: SIM115
+        self.num_lines = 0
+        self.doc_starts = array.array("q")  # the first line of every document with text
+        self.last_doc = -1
 
     def add(self, docs: list[int], ids: np.ndarray, lengths: np.ndarray, cont: np.ndarray | None) -> None:
         self.tokens.write(ids.astype(self.dtype).tobytes())
         if self.cont is not None and cont is not None:
             self.cont.write(cont.astype(np.uint8).tobytes())
         keep = lengths > 0
-        self.line_lengths.append(lengths[keep].astype(np.int64))
-        self.line_docs.append(np.asarray(docs, np.int64)[keep])
+        kept_docs = np.asarray(docs, np.int64)[keep]
+        starts = np.flatnonzero(np.diff(kept_docs, prepend=self.last_doc) != 0)
+        self.doc_starts.extend((starts + self.num_lines).tolist())
+        if len(kept_docs):
+            self.last_doc = int(kept_docs[-1])
+        self.lengths.write(lengths[keep].astype(np.int64).tobytes())
+        self.num_lines += int(keep.sum())
 
     def finish(self) -> tuple[int, int]:
         """Write the offsets; return (documents, lines)."""
-        self.tokens.close()
-        if self.cont is not None:
-            self.cont.close()
-        lengths = np.concatenate(self.line_lengths) if self.line_lengths else np.zeros(0, np.int64)
-        docs = np.concatenate(self.line_docs) if self.line_docs else np.zeros(0, np.int64)
-        starts = np.flatnonzero(np.diff(docs, prepend=-1) != 0)  # first line of every document with text
-        doc_lines = np.append(starts, len(docs)).astype(np.int64)
-        np.save(os.path.join(self.folder, "line_offsets.npy"), instance_offsets(lengths))
+        for f in (self.tokens, self.cont, self.lengths):
+            if f is not None:
+                f.close()
+        offsets = np.lib.format.open_memmap(os.path.join(self.folder, "line_offsets.npy"), mode="w+",
+                                            dtype=np.int64, shape=(self.num_lines + 1,))
+        offsets[0] = total = 0
+        done = 0
+        with open(os.path.join(self.folder, "line_lengths.bin"), "rb") as f:
+            while len(part := np.fromfile(f, np.int64, count=1 << 20)):
+                part = np.cumsum(part) + total
+                offsets[done + 1:done + 1 + len(part)] = part
+                done += len(part)
+                total = int(part[-1])
+        offsets.flush()
+        del offsets
+        os.remove(os.path.join(self.folder, "line_lengths.bin"))
+        doc_lines = np.append(np.frombuffer(self.doc_starts, np.int64), self.num_lines).astype(np.int64)
         np.save(os.path.join(self.folder, "doc_lines.npy"), doc_lines)
         np.save(os.path.join(self.folder, "meta.npy"), np.array([self.dtype.itemsize, self.cont is not None]))
-        return len(starts), len(docs)
+        return len(self.doc_starts), self.num_lines
 
 
 # ------------------------------------------------------------------------------------------------------------ workers
