@@ -9,7 +9,9 @@
 # Data: examples/data/corpus_zh.txt, peoples_daily_ner/, chnsenticorp/ (see examples/data/SOURCES.md). No download.
 # Every step writes its own folder under $RUN and is skipped when that folder is finished.
 #
-# Environment (all optional): DEMO_SCALE=full|tiny (tiny: a minute-long smoke run), RUN=demo_zh_runs, PY=.venv/bin/python
+# Environment (all optional): DEMO_SCALE=full|tiny (tiny: a smoke run of every step), RUN=demo_zh_runs,
+#   PY=.venv/bin/python; at full scale each budget can be set: VOCAB PT_STEPS NER_STEPS CLS_STEPS GD_STEPS TD1_STEPS
+#   TD2_STEPS BATCH EVAL SEQ PRESET (the NEZHA teacher's preset: tiny mini small ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -22,8 +24,9 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$SCALE" = tiny ]; then
   VOCAB=3000 PT_STEPS=4 NER_STEPS=6 CLS_STEPS=4 GD_STEPS=4 TD1_STEPS=4 TD2_STEPS=4 BATCH=8 EVAL=3 SEQ=32 PRESET=tiny
 else
-  VOCAB=8000 PT_STEPS=400 NER_STEPS=800 CLS_STEPS=150 GD_STEPS=300 TD1_STEPS=300 TD2_STEPS=500 BATCH=32 EVAL=100
-  SEQ=64 PRESET=mini
+  VOCAB=${VOCAB:-8000} PT_STEPS=${PT_STEPS:-400} NER_STEPS=${NER_STEPS:-800} CLS_STEPS=${CLS_STEPS:-150}
+  GD_STEPS=${GD_STEPS:-300} TD1_STEPS=${TD1_STEPS:-300} TD2_STEPS=${TD2_STEPS:-500} BATCH=${BATCH:-32}
+  EVAL=${EVAL:-100} SEQ=${SEQ:-64} PRESET=${PRESET:-mini}
 fi
 mkdir -p "$RUN/data"
 T0=$(date +%s)
