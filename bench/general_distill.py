@@ -72,21 +72,20 @@ def main() -> None:
                                 "--epochs_to_generate", "1", "--do_lower_case", "--no_progress"])
     pregen_s = time.perf_counter() - t0
 
-    # general_distill.py's run(), with a clock on the steps after warm-up
-    from tinybert.cli.general_distill import add_arguments
+    # the general-distillation recipe (what general_distill.py runs), with a clock on the steps after warm-up
+    import dataclasses
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    ns = parser.parse_args(["--pregenerated_data", pregen, "--teacher_model", os.path.join(work, "teacher"),
-                            "--student_model", scfg_dir, "--output_dir", os.path.join(work, "out"),
-                            "--max_seq_length", str(args.seq), "--train_batch_size", str(args.batch),
-                            "--max_steps", str(args.steps), "--save_steps", "0", "--eval_step", "0",
-                            "--logging_steps", str(args.steps)] + (["--bf16"] if args.bf16 else [])
-                           + (["--no_cuda"] if args.no_cuda else []))
-    from tinybert.cli.general_distill import run
+    from tinybert.config.distill import GeneralDistillConfig, general_distill_training
+    from tinybert.recipes.general_distill import run_general_distill
 
+    cfg = GeneralDistillConfig(
+        pregenerated_data=pregen, teacher_model=os.path.join(work, "teacher"), student_model=scfg_dir,
+        output_dir=os.path.join(work, "out"), max_seq_length=args.seq,
+        training=dataclasses.replace(general_distill_training(), train_batch_size=args.batch, max_steps=args.steps,
+                                     save_steps=0, eval_steps=0, logging_steps=args.steps, bf16=args.bf16,
+                                     no_cuda=args.no_cuda))
     with StepClock(args.warmup) as clock:
-        run(ns)
+        run_general_distill(cfg)
     n = len(clock.times) - 1
     sps = clock.samples_per_second(args.batch)
     mean_len = clock.mean_length()
