@@ -368,6 +368,12 @@ def test_bad_input_exits_2_with_one_line(assets, tmp_path, capsys):
     assert "--output" in _bad(capsys, [*base, "--output", str(d / "train.tsv")])  # never over an input
     assert "--output" in _bad(capsys, [*base, "--output", os.path.join(assets["model"], "aug.tsv")])
 
+    locked = tmp_path / "locked.tsv"
+    locked.write_text("KEEP\n", encoding="utf-8")
+    locked.chmod(0o444)
+    assert "read-only" in _bad(capsys, [*base, "--output", str(locked)])
+    assert locked.read_text(encoding="utf-8") == "KEEP\n"  # even for root, who could write it
+
     mismatch = _write_model(str(tmp_path / "mismatch"), VOCAB, vocab_size=len(VOCAB) + 5)
     assert "vocab" in _bad(capsys, ["--pretrained_bert_model", mismatch, *base[2:]])
     headless = _write_model(str(tmp_path / "headless"), VOCAB, head=False)

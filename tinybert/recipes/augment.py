@@ -24,7 +24,7 @@ class AugmentResult:
 def run_augment(cfg: AugmentConfig) -> AugmentResult:
     """Augment the train file of ``cfg.task_dir`` into ``cfg.output_path`` (written atomically)."""
     from tinybert.config.augment import parse_columns
-    from tinybert.data.augment import DEFAULT_N, AugmentOptions, Resources, augment_file, file_job
+    from tinybert.data.augment import DEFAULT_N, AugmentOptions, Resources, augment_file, check_output_file, file_job
     from tinybert.data.tasks import get_task, read_examples
     from tinybert.errors import UserError, require_dir, require_file
     from tinybert.utils.paths import check_output_location
@@ -41,6 +41,7 @@ def run_augment(cfg: AugmentConfig) -> AugmentResult:
     check_output_location(output, {"pretrained_bert_model": cfg.pretrained_bert_model, "glove_embs": cfg.glove_embs,
                                    "data_dir" if cfg.data_dir else "glue_dir": train},
                           output_field="output", is_dir=False)
+    check_output_file(output)
     if spec is not None:  # rows training would refuse (too few columns, a label outside the task's) are refused now
         read_examples(spec, data_dir, "train")
 
