@@ -155,6 +155,12 @@ def test_ner_evaluate_a_finished_model_and_errors(tmp_path, capsys):
     assert "bad_dev.txt:1: label 'B-GPE' is not among the labels" in err and "Traceback" not in err
     assert main(["ner", "--model", out, "--output_dir", str(tmp_path / "ev3")]) == 2
     assert "nothing to do: pass --do_train" in capsys.readouterr().err
+    # a dev label the training set never had is refused before any training
+    assert main(["ner", "--model", base, "--train_file", os.path.join(data, "train.txt"), "--dev_file", str(bad),
+                 "--output_dir", str(tmp_path / "ft2"), "--do_train", "--max_steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "bad_dev.txt:1: label 'B-GPE' is not among the labels of the training set" in err
+    assert not os.path.exists(tmp_path / "ft2" / "metrics.jsonl")
 
 
 # ----------------------------------------------------------------------------------------------------- MRC

@@ -131,8 +131,10 @@ class NerEvaluator:
     the training loop's evaluator. ``last`` holds the latest metrics."""
 
     def __init__(self, ner_file: Any, tokenizer: Any, id2label: Mapping[int, str], max_seq_length: int,
-                 stride: int | None, batch_size: int, strict: bool | None = None, gold: bool = True) -> None:
-        """``gold`` False: only tag the file (its tags, if any, are neither checked nor used)."""
+                 stride: int | None, batch_size: int, strict: bool | None = None, gold: bool = True,
+                 labels_from: str = "the model (its id2label)") -> None:
+        """``gold`` False: only tag the file (its tags, if any, are neither checked nor used); ``labels_from``
+        names where the labels came from in the error about an unknown gold label."""
         from tinybert.data.ner import check_labels, encode_ner
         from tinybert.metrics_ner import is_bioes
 
@@ -141,7 +143,7 @@ class NerEvaluator:
         label2id = {v: k for k, v in self.id2label.items()}
         sentences = ner_file.sentences
         if gold and ner_file.labelled:
-            check_labels(ner_file, label2id, "the model (its id2label)")
+            check_labels(ner_file, label2id, labels_from)
         elif not gold:
             sentences = [dataclasses.replace(s, tags=None) for s in sentences]
         self.strict = is_bioes(label2id) if strict is None else strict

@@ -68,13 +68,14 @@ def run_ner(cfg: NerConfig) -> NerResult:
         labels = read_label_file(cfg.labels) if cfg.labels else label_list([train])
         id2label = dict(enumerate(labels))
         label2id = {tag: i for i, tag in id2label.items()}
-        check_labels(train, label2id, f"labels ({cfg.labels})" if cfg.labels else "the training set")
+        source = f"labels ({cfg.labels})" if cfg.labels else "the training set"
+        check_labels(train, label2id, source)
         logger.info("%s: %d sentences, %d labels: %s", train_path, len(train.sentences), len(labels), labels)
         dataset = TaskDataset(encode_ner(train.sentences, tokenizer, label2id, cfg.max_seq_length, cfg.doc_stride))
         set_seed(training.seed)  # the classification head is initialised here
         model = build_model(cfg, TOKEN_HEAD, len(tokenizer.get_vocab()), id2label)
         evaluator = (NerEvaluator(dev, tokenizer, id2label, cfg.max_seq_length, cfg.doc_stride, cfg.eval_batch_size,
-                                  cfg.strict) if dev is not None else None)
+                                  cfg.strict, labels_from=source) if dev is not None else None)
 
         def loss_fn(tagger: nn.Module, batch: dict) -> object:
             return token_loss(token_logits(tagger, batch)[0], batch["labels"])
