@@ -24,8 +24,9 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$SCALE" = tiny ]; then
   VOCAB=3000 PT_STEPS=4 NER_STEPS=6 CLS_STEPS=4 GD_STEPS=4 TD1_STEPS=4 TD2_STEPS=4 BATCH=8 EVAL=3 SEQ=32 PRESET=tiny
 else
-  VOCAB=${VOCAB:-8000} PT_STEPS=${PT_STEPS:-400} NER_STEPS=${NER_STEPS:-800} CLS_STEPS=${CLS_STEPS:-150}
-  GD_STEPS=${GD_STEPS:-300} TD1_STEPS=${TD1_STEPS:-300} TD2_STEPS=${TD2_STEPS:-500} BATCH=${BATCH:-32}
+  # sized from per-step costs for 25 minutes on 2 free cores (see docs/NER_MRC.md; not yet timed end to end)
+  VOCAB=${VOCAB:-8000} PT_STEPS=${PT_STEPS:-150} NER_STEPS=${NER_STEPS:-300} CLS_STEPS=${CLS_STEPS:-50}
+  GD_STEPS=${GD_STEPS:-200} TD1_STEPS=${TD1_STEPS:-200} TD2_STEPS=${TD2_STEPS:-300} BATCH=${BATCH:-16}
   EVAL=${EVAL:-100} SEQ=${SEQ:-64} PRESET=${PRESET:-mini}
 fi
 mkdir -p "$RUN/data"
@@ -60,11 +61,11 @@ step "a1. vocabulary" "$RUN/vocab" \
     --vocab_size $VOCAB
 step "a2. pretraining data" "$RUN/pt_data" \
   $PY -m tinybert pretrain-data --input_file "$CORPUS" --vocab_file "$RUN/vocab/vocab.txt" \
-    --output_dir "$RUN/pt_data" --max_seq_length 128 --do_whole_word_mask --chinese_wwm --dupe_factor 2 \
+    --output_dir "$RUN/pt_data" --max_seq_length $SEQ --do_whole_word_mask --chinese_wwm --dupe_factor 2 \
     --num_workers 2 --no_progress
 step "a3. NEZHA pretraining" "$RUN/nezha" \
   $PY -m tinybert pretrain --model_type nezha --config_path $PRESET --target mlm --dataset_path "$RUN/pt_data" \
-    --vocab_path "$RUN/vocab/vocab.txt" --output_model_path "$RUN/nezha" --max_seq_length 128 \
+    --vocab_path "$RUN/vocab/vocab.txt" --output_model_path "$RUN/nezha" --max_seq_length $SEQ \
     --batch_size $BATCH --total_steps $PT_STEPS --learning_rate 5e-4 --warmup 0.1 --optimizer adamw --report_steps 20
 
 # b. the teachers: People's Daily NER (and ChnSentiCorp sentiment)
