@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import math
@@ -27,13 +26,13 @@ def nested_config_fields(cls: type) -> dict[str, type]:
             if isinstance(hints.get(f.name), type) and dataclasses.is_dataclass(hints[f.name])}
 
 
-def from_namespace(cls: type[C], ns: argparse.Namespace | Mapping[str, Any], **overrides: Any) -> C:
+def from_namespace(cls: type[C], ns: Any, **overrides: Any) -> C:
     """Build config ``cls`` from parsed flags: every field found in ``ns`` by name (``None`` means "the config's
     default"), nested config fields filled from the same namespace, then ``overrides``.
 
     Flags and fields share names (the original scripts' flag names), so this is the whole of the CLI's mapping.
     """
-    values = dict(vars(ns) if isinstance(ns, argparse.Namespace) else ns)
+    values = dict(ns if isinstance(ns, Mapping) else vars(ns))  # parsed flags (a Namespace) or a plain mapping
     nested = nested_config_fields(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
