@@ -25,9 +25,10 @@ def quantize_onnx_int8(src: str, dst: str) -> str:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = dst + ".tmp.onnx"
-    # the quantizer logs a hint to run its shape pre-processing, whose symbolic shape inference fails on these
-    # graphs (dynamic sequence axis); the quantized model is fine without it
-    hint = _DropMessage("pre-processing before quantization")
+    # the quantizer logs on the root logger: one INFO line per tensor it leaves alone, and a hint to run its shape
+    # pre-processing, whose symbolic shape inference fails on these graphs (dynamic sequence axis; the quantized
+    # model is fine without it). Both are dropped while it runs; its real warnings pass.
+    hint = _QuietQuantizer("pre-processing before quantization")
     logging.getLogger().addFilter(hint)
     try:
         quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
@@ -37,13 +38,15 @@ def quantize_onnx_int8(src: str, dst: str) -> str:
     return dst
 
 
-class _DropMessage(logging.Filter):
+class _QuietQuantizer(logging.Filter):
+    """Drops root-logger records below WARNING, and the one hint naming ``text``."""
+
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        return record.levelno >= logging.WARNING and self.text not in record.getMessage()
 
 
 def quantize_torch_int8(model: nn.Module) -> nn.Module:
