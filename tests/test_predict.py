@@ -123,3 +123,17 @@ def test_bad_input(model_dir, tmp_path, capsys):
     jl.write_text('{"sentence": "good"}\n')
     assert "in.jsonl:1: missing field 'text'" in error([model_dir, "--input", str(jl)])
     assert "--output" in error([model_dir, "--input", str(jl), "--output", str(jl)])
+
+
+def test_token_model_is_refused(tmp_path, capsys):
+    from test_task_distill import bert_config, tokenizer_for
+    from transformers import BertForTokenClassification
+
+    from tinybert.models.checkpoint import save_model
+
+    save_model(BertForTokenClassification(bert_config(num_labels=3)), str(tmp_path / "ner"),
+               tokenizer=tokenizer_for(tmp_path))
+    (tmp_path / "in.txt").write_text("good\n")
+    capsys.readouterr()
+    assert run_command("predict", [str(tmp_path / "ner"), "--input", str(tmp_path / "in.txt")]) == 2
+    assert "holds a token_classification model; predict takes sequence classifiers" in capsys.readouterr().err

@@ -35,18 +35,24 @@ def load_predictor(cfg: PredictConfig) -> tuple[Any, dict[int, str] | None, str]
     """``(model, id2label or None for regression, backend name)`` for a PyTorch or an ONNX folder."""
     from tinybert.export.onnx_model import INT8_NAME, ONNX_NAME, OnnxClassifier
     from tinybert.models.checkpoint import find_config
+    from tinybert.models.classifier import HEAD
+    from tinybert.recipes.export import EXPORT_JSON
 
     onnx_file = os.path.join(cfg.model_dir, INT8_NAME if cfg.quantize == "int8" else ONNX_NAME)
     if os.path.isfile(os.path.join(cfg.model_dir, ONNX_NAME)):
         if not os.path.isfile(onnx_file):
             raise UserError.at(onnx_file, "not found: export with quantize int8 to get the int8 model")
+        info = os.path.join(cfg.model_dir, EXPORT_JSON)
+        _check_head(read_json(info).get("head", HEAD) if os.path.isfile(info) else HEAD, cfg.model_dir)
         config_path = find_config(cfg.model_dir)
         config = read_json(config_path) if config_path else {}
         model = OnnxClassifier(onnx_file, cfg.threads or None)
         backend = f"onnx {cfg.quantize or 'fp32'}"
     else:
+        from tinybert.models.checkpoint import model_summary
         from tinybert.models.classifier import load_classifier
 
+        _check_head(model_summary(cfg.model_dir)["head"], cfg.model_dir)
         model = load_classifier(cfg.model_dir, who="model_dir")
         config = model.config.to_dict()
         if cfg.quantize == "int8":
@@ -54,9 +60,18 @@ def load_predictor(cfg: PredictConfig) -> tuple[Any, dict[int, str] | None, str]
 
             model = quantize_torch_int8(model)
         backend = f"pytorch {cfg.quantize or 'fp32'}"
-    regression = config.get("problem_type") == "regression" or config.get("num_labels") == 1
-    id2label = None if regression else {int(k): str(v) for k, v in (config.get("id2label") or {}).items()}
+    labels = {int(k): str(v) for k, v in (config.get("id2label") or {}).items()}
+    regression = config.get("problem_type") == "regression" or len(labels) == 1
+    id2label = None if regression else labels
     return model, id2label, backend
+
+
+def _check_head(head: str, model_dir: str) -> None:
+    from tinybert.models.classifier import HEAD
+
+    if head != HEAD:
+        raise UserError.at(model_dir, f"holds a {head} model; predict takes sequence classifiers (token and span "
+                                      "models predict with tinybert ner / tinybert mrc)")
 
 
 def format_records(ids: list[str], logits: Any, id2label: dict[int, str] | None, fmt: str) -> list[str]:
