@@ -358,3 +358,19 @@ def test_latency_rows(runs, tmp_path, capsys):
                                                               "p50 speed-up", "dev acc"]
     assert len(table) == 1 + 2 * 3
     assert "latency at batch 1 (10 calls per model, 1 thread(s)):" in printed
+
+
+def test_python_api(runs, tmp_path):
+    from tinybert import ReportConfig, run_report
+
+    cfg = ReportConfig(output=str(tmp_path / "rep"), run_dirs=[runs["teacher"]["path"]],
+                       arms={"students": [runs["student"]["path"], runs["baseline"]["path"]]}, batch_size=4,
+                       max_seq_length=32, warmup=1, repeats=2, no_cuda=True)
+    result = run_report(cfg)
+    assert [a["name"] for a in result.report["arms"]] == ["teacher", "students"]
+    students = result.report["arms"][1]
+    assert students["metric"]["mean"] == pytest.approx((0.855 + 0.72) / 2)
+    assert students["metric"]["std"] == pytest.approx(float(np.std([0.855, 0.72], ddof=1)))
+    assert "students" in result.table and os.path.isfile(result.markdown_path)
+    with pytest.raises(Exception, match="labels has 1 names for 2 run directories"):
+        ReportConfig(output="x", run_dirs=["a", "b"], labels="a")
