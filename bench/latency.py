@@ -74,6 +74,9 @@ def main() -> int:
           f"torch {info['torch']}")
     results = {"machine": info, "models": {}}
     for label, config_dir, trained in subjects:
+        if not trained and not os.path.isfile(os.path.join(args.vocab, "vocab.txt")):
+            print(f"\n## {label}: skipped, no {args.vocab}/vocab.txt (make demo fetches MiniLM's; or give --vocab)")
+            continue
         tokenizer = load_tokenizer(trained or args.vocab)
         if args.data_dir:
             from tinybert.data.tasks import get_task, read_examples
@@ -121,4 +124,10 @@ def report(label: str, threads: int, rows: dict, batch, args, with_dev: bool, re
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from tinybert.errors import UserError
+
+    try:
+        raise SystemExit(main())
+    except UserError as e:  # e.g. the export extra is not installed
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
