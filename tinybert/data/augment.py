@@ -354,16 +354,14 @@ def file_job(path: str, spec: Any | None, options: AugmentOptions, text_columns:
 
 
 def check_output_file(output: str) -> None:
-    """Refuse an output that is a folder, a read-only file or inside a read-only folder (by its mode bits, so that
-    a run as root does not replace a file nobody may write)."""
+    """Refuse an output that is a folder or an existing read-only file (by its mode bits, so that a run as root does
+    not replace a file nobody may write)."""
     import stat
 
     if os.path.isdir(output):
         raise UserError.of_field("output", f"{output} is a folder; expected a file name")
-    folder = os.path.dirname(os.path.abspath(output))
-    for path, what in ((output, "a read-only file"), (folder, "in a read-only folder")):
-        if os.path.exists(path) and not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            raise UserError.of_field("output", f"{output} is {what}; give another output")
+    if os.path.exists(output) and not os.stat(output).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise UserError.of_field("output", f"{output} is a read-only file; give another output")
 
 
 def augment_block(aug: Augmentor, job: FileJob, block: list[tuple[int, str]]) -> list[str]:
