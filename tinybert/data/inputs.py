@@ -7,7 +7,6 @@ JSON record's ``"id"`` when it has one, else the row's 0-based position among th
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tinybert.data.tasks import Column, iter_tsv
+from tinybert.data.tasks import Column, iter_csv, iter_tsv
 from tinybert.errors import UserError, require_file
 from tinybert.utils.io import iter_jsonl
 
@@ -59,21 +58,6 @@ def parse_columns(value: str | Sequence[Column] | None) -> list[Column]:
     return cols
 
 
-def _iter_csv(path: str) -> Iterator[tuple[int, list[str]]]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            start = 1
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    yield start, row
-                start = reader.line_num + 1
-    except UnicodeDecodeError as e:
-        raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except csv.Error as e:
-        raise UserError.at(path, f"malformed CSV ({e})") from None
-
-
 def _iter_lines(path: str) -> Iterator[tuple[int, list[str]]]:
     try:
         with open(path, encoding="utf-8-sig") as f:
@@ -86,7 +70,7 @@ def _iter_lines(path: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _rows(path: str, fmt: str) -> Iterator[tuple[int, Any]]:
-    return {"tsv": iter_tsv, "csv": _iter_csv, "jsonl": iter_jsonl, "lines": _iter_lines}[fmt](path)
+    return {"tsv": iter_tsv, "csv": iter_csv, "jsonl": iter_jsonl, "lines": _iter_lines}[fmt](path)
 
 
 def _cell(row: Any, col: Column, path: str, line: int, what: str) -> str:

@@ -233,7 +233,8 @@ def iter_tsv(path: str) -> Iterator[tuple[int, list[str]]]:
         raise UserError.at(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def _iter_csv(path: str) -> Iterator[tuple[int, list[str]]]:
+def iter_csv(path: str) -> Iterator[tuple[int, list[str]]]:
+    """(1-based line number of the row's start, fields) for every non-blank row of a comma-separated file."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
@@ -269,7 +270,7 @@ def _locate(spec: TaskSpec, data_dir: str | os.PathLike, split: str) -> tuple[st
 def _rows(path: str, fmt: str) -> Iterator[tuple[int, list[str] | dict[str, Any]]]:
     if fmt == "jsonl":
         return iter_jsonl(path)
-    return _iter_csv(path) if fmt == "csv" else iter_tsv(path)
+    return iter_csv(path) if fmt == "csv" else iter_tsv(path)
 
 
 def _index(layout: Layout, header: list[str] | None, path: str) -> dict[str, Column | None]:
