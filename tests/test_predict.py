@@ -75,6 +75,12 @@ def test_jsonl_keeps_ids_and_tsv_output(model_dir, tmp_path):
     src = tmp_path / "in.jsonl"
     ids = [f"doc-{100 - i}" for i in range(len(TEXTS))]
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, TEXTS, strict=True)))
+    numbered = tmp_path / "numbered.jsonl"  # ids of any JSON type come back as they were
+    raw_ids = [100 - 3 * i if i % 2 else f"x{i}" for i in range(len(TEXTS))]
+    numbered.write_text("".join(json.dumps({"key": i, "text": t}) + "\n" for i, t in zip(raw_ids, TEXTS, strict=True)))
+    assert run_command("predict", [model_dir, "--input", str(numbered), "--id_column", "key", "--output",
+                                   str(tmp_path / "numbered.out.jsonl")]) == 0
+    _check(_read_jsonl(tmp_path / "numbered.out.jsonl"), raw_ids, model_dir, TEXTS)
     out = tmp_path / "out.tsv"
     assert run_command("predict", [model_dir, "--input", str(src), "--output", str(out), "--batch_size", "4"]) == 0
     lines = out.read_text().splitlines()

@@ -25,9 +25,10 @@ _EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"
 
 @dataclass(frozen=True)
 class InputRow:
-    """One input: its id (a string), its text and, for sentence pairs, the second text."""
+    """One input: its id (a string, or a JSON record's own id value as it was: a number stays a number), its text
+    and, for sentence pairs, the second text."""
 
-    id: str
+    id: Any
     text_a: str
     text_b: str | None = None
 
@@ -113,9 +114,10 @@ def read_inputs(path: str, file_format: str | None = None, text_columns: str | S
         text_a = _cell(row, cols[0], path, line, "text")
         text_b = _cell(row, cols[1], path, line, "second text") if len(cols) > 1 else None
         if id_column is not None:
-            row_id = _cell(row, id_column, path, line, "id")
+            row_id = row[id_column] if isinstance(row, dict) and id_column in row else _cell(row, id_column, path,
+                                                                                             line, "id")
         elif isinstance(row, dict) and "id" in row:
-            row_id = str(row["id"])
+            row_id = row["id"]
         else:
             row_id = str(len(rows))
         rows.append(InputRow(row_id, text_a, text_b))

@@ -74,7 +74,7 @@ def _check_head(head: str, model_dir: str) -> None:
                                       "models predict with tinybert ner / tinybert mrc)")
 
 
-def format_records(ids: list[str], logits: Any, id2label: dict[int, str] | None, fmt: str) -> list[str]:
+def format_records(ids: list[Any], logits: Any, id2label: dict[int, str] | None, fmt: str) -> list[str]:
     """One output line per row: JSON ``{"id", "label", "probabilities": {label: p}}`` (regression: ``"score"``),
     or TSV ``id, label, p(label) for every label``."""
     import torch
@@ -82,7 +82,7 @@ def format_records(ids: list[str], logits: Any, id2label: dict[int, str] | None,
     if id2label is None:
         scores = logits[:, 0].tolist()
         if fmt == "tsv":
-            return [f"{i}\t{s:.6g}\n" for i, s in zip(ids, scores, strict=True)]
+            return [f"{i}\t{s:.6g}\n" for i, s in zip(ids, scores, strict=True)]  # ids as text
         return [json.dumps({"id": i, "score": s}, ensure_ascii=False) + "\n" for i, s in zip(ids, scores, strict=True)]
     probs = torch.softmax(logits.float(), dim=-1)
     names = [id2label.get(k, str(k)) for k in range(probs.shape[1])]
@@ -90,7 +90,7 @@ def format_records(ids: list[str], logits: Any, id2label: dict[int, str] | None,
     for row_id, p in zip(ids, probs.tolist(), strict=True):
         label = names[max(range(len(p)), key=p.__getitem__)]
         if fmt == "tsv":
-            lines.append("\t".join([row_id, label, *(f"{x:.6f}" for x in p)]) + "\n")
+            lines.append("\t".join([str(row_id), label, *(f"{x:.6f}" for x in p)]) + "\n")
         else:
             lines.append(json.dumps({"id": row_id, "label": label,
                                      "probabilities": {n: round(x, 6) for n, x in zip(names, p, strict=True)}},
@@ -125,7 +125,7 @@ def run_predict(cfg: PredictConfig) -> PredictResult:
             out.write(header)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start:start + CHUNK_ROWS]
-            examples = [InputExample(r.id, r.text_a, r.text_b) for r in chunk]
+            examples = [InputExample(str(r.id), r.text_a, r.text_b) for r in chunk]
             dataset = TaskDataset.from_examples(examples, tokenizer, cfg.max_seq_length, spec)
             logits = predict_logits(model, dataset, cfg.batch_size, device="cpu", desc="predict",
                                     progress=cfg.progress_bar and cfg.input != "-")
