@@ -219,7 +219,7 @@ def main() -> None:
                 ("augment sentences/s inside", "", f"{n / inside:.1f} ({n / inside / o_rate:.2f}x)"
                  if o_rate else f"{n / inside:.1f}"),
                 ("augment CPU use", _grab(orig["augmentation"], r"([0-9]+% CPU)"),
-                 f"{100 * _median(res, 'cpu') / wall:.0f}% CPU"),
+                 f"{100 * _median(res, 'cpu') / wall:.0f}% CPU, {_median(res, 'cpu'):.1f} s CPU time"),
                 ("augment peak memory", f"{o_mem} MiB", f"RSS {_median(res, 'rss') / 2**20:.0f} MiB, "
                                                        f"PSS {_median(res, 'pss') / 2**20:.0f} MiB (process tree)"),
             ]
