@@ -143,3 +143,21 @@ def test_token_model_is_refused(tmp_path, capsys):
     capsys.readouterr()
     assert run_command("predict", [str(tmp_path / "ner"), "--input", str(tmp_path / "in.txt")]) == 2
     assert "holds a token_classification model; predict takes sequence classifiers" in capsys.readouterr().err
+
+
+def test_regression_scores(tmp_path):
+    from tinybert.models.classifier import load_classifier
+    from tinybert.models.tokenizer import load_tokenizer
+
+    reg = save_classifier(tmp_path / "reg", tmp_path, None, seed=2)  # one output: a regression model
+    src = tmp_path / "in.txt"
+    src.write_text("".join(t + "\n" for t in TEXTS))
+    out = tmp_path / "out.jsonl"
+    assert run_command("predict", [reg, "--input", str(src), "--output", str(out), "--batch_size", "3"]) == 0
+    records = _read_jsonl(out)
+    model, tok = load_classifier(reg), load_tokenizer(reg)
+    with torch.inference_mode():
+        want = [float(model(**tok(t, return_tensors="pt", return_token_type_ids=True)).logits[0, 0]) for t in TEXTS]
+    assert [r["id"] for r in records] == [str(i) for i in range(len(TEXTS))]
+    assert [r["score"] for r in records] == pytest.approx(want, abs=1e-5)
+    assert "label" not in records[0]
