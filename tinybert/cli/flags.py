@@ -68,7 +68,8 @@ def add_training_arguments(
     a("--logging_steps", type=int, default=d["logging_steps"],
       help="log averaged scalars every N optimizer steps (default %(default)s)")
     a("--resume", action="store_true", default=d["resume"],
-      help="require a checkpoint in the output dir (resuming from one is automatic anyway)")
+      help="require a checkpoint in the output dir (resuming from one is automatic anyway); with a larger "
+           "--max_steps/--num_train_epochs, extend a finished run (the schedule is recomputed for the new total)")
     a("--overwrite_output_dir", action="store_true", default=d["overwrite_output_dir"],
       help="discard a finished or unfinished run in the output dir and start fresh")
     a("--num_workers", type=int, default=d["num_workers"],
