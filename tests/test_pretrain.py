@@ -265,3 +265,17 @@ def test_presets_resolve_for_both_model_types():
             assert config.model_type == model_type and config.vocab_size == 100
             assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
                     config.intermediate_size) == (layers, hidden, heads, ffn)
+
+
+def test_extend_a_finished_run_with_a_larger_budget(setup, tmp_path, capsys):
+    """``--resume`` with a larger ``--total_steps`` continues a finished run; the same budget says it is complete."""
+    out = tmp_path / "run"
+    assert pretrain(setup, out, steps=4) == 0
+    assert pretrain(setup, out, "--resume", steps=6) == 0
+    assert [r["step"] for r in records(out) if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    capsys.readouterr()
+    assert pretrain(setup, out, "--resume", steps=6) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "already complete" in err and "--max_steps" in err and "\n" not in err
+    assert pretrain(setup, out, steps=8) == 2  # without --resume: refused, saying how to extend it
+    assert "--resume with a larger --max_steps" in capsys.readouterr().err
