@@ -208,3 +208,16 @@ def test_sigkill_while_writing_a_checkpoint_then_resume_is_bit_identical(tmp_pat
         assert not [n for n in os.listdir(out) if n.startswith(f".{CHECKPOINT_DIR}.")]
         assert _child(tmp_path, "none", out) == 0
         _assert_identical(_final(out), expected)
+
+
+def test_resume_with_a_checkpoint_of_another_model_is_one_line(tmp_path):
+    run(tmp_path, max_steps=6, save_steps=3)
+    state = tmp_path / CHECKPOINT_DIR / TRAINER_STATE_FILE
+    state.write_text(json.dumps({**json.loads(state.read_text()), "finished": False}))
+    set_seed(0)
+    wider = Net(hidden=24)  # same keys, other shapes
+    args = TrainingArguments(output_dir=str(tmp_path), train_batch_size=8, max_steps=9, save_steps=3,
+                             progress_bar=False, seed=7)
+    with pytest.raises(UserError, match="checkpoint does not fit the model .*size mismatch") as caught:
+        Trainer(args, wider, Points(), collate, make_loss()).train()
+    assert "\n" not in str(caught.value) and caught.value.field == "overwrite_output_dir"

@@ -191,7 +191,12 @@ def load_checkpoint(
         raise UserError.at(path, "no checkpoint found")
     model_path = os.path.join(path, MODEL_FILE)
     weights = _read(model_path, lambda: load_file(model_path, device=str(device)))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of another shape: the checkpoint of another model
+        detail = (str(e).strip().splitlines() or ["size mismatch"])[-1].strip()[:160]
+        raise UserError(f"{path}: checkpoint does not fit the model ({detail}); pass overwrite_output_dir to start "
+                        "fresh", field="overwrite_output_dir") from None
     if missing or unexpected:
         raise UserError(f"{path}: checkpoint does not fit the model (missing keys {missing[:3]}, unexpected "
                         f"{unexpected[:3]}); pass overwrite_output_dir to start fresh", field="overwrite_output_dir")
