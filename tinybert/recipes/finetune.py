@@ -7,7 +7,6 @@ tokenizer, the task's ``id2label``/``label2id``, ``eval_results.txt`` of the kep
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from torch import nn
@@ -28,17 +27,14 @@ from tinybert.evaluate import (
 from tinybert.models.checkpoint import check_sequence_length, load_model, model_class, save_model
 from tinybert.models.student import read_student_config
 from tinybert.models.tokenizer import load_tokenizer
-from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
-from tinybert.utils.paths import check_output_location
+from tinybert.train import Trainer, TrainResult, set_seed, start_run
 
 logger = logging.getLogger(__name__)
 
 
 def run_finetune(cfg: FinetuneConfig) -> TrainResult:
     """Fine-tune ``cfg.model`` on ``cfg.task`` into ``cfg.output_dir``; return the loop's result (best dev metric)."""
-    check_output_location(cfg.output_dir, cfg.input_paths())  # before any work
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
+    training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)  # before any work
     task = cfg.task
     spec = task.spec()
     tokenizer = load_tokenizer(cfg.vocab if cfg.from_scratch else cfg.model, task.do_lower_case)

@@ -3,7 +3,6 @@ states (embedding output included) on pregenerated shards, through a layer map. 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from tinybert.config.distill import GeneralDistillConfig
@@ -16,8 +15,7 @@ from tinybert.models.checkpoint import check_shared_vocabulary, load_model, posi
 from tinybert.models.student import build_student, load_student
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.models.view import frozen
-from tinybert.train import TrainResult, check_output_dir, set_seed
-from tinybert.utils.paths import check_output_location
+from tinybert.train import TrainResult, set_seed, start_run
 
 logger = logging.getLogger("tinybert.general_distill")
 
@@ -32,9 +30,7 @@ def run_general_distill(cfg: GeneralDistillConfig) -> TrainResult:
     """Distil ``cfg.teacher_model`` into a student built from ``cfg.student_model`` (or, with ``continue_train``,
     loaded from it); the latest student is in ``cfg.output_dir`` at every eval step and at the end."""
     # 0. Refuse early, before any loading: an output among the inputs, a finished run, missing data.
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    check_output_location(cfg.output_dir, cfg.input_paths())
-    check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
+    training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)  # before any work
     require_dir(cfg.pregenerated_data, "pregenerated data directory")
     set_seed(training.seed)  # the teacher's and a new student's initialisation draw from it
 

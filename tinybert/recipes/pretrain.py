@@ -8,7 +8,6 @@ Resolve a config (a preset of ``tinybert/presets/`` or a JSON file) or load a ch
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from tinybert.config.pretrain import PretrainConfig
@@ -26,17 +25,14 @@ from tinybert.models.pretraining import (
     read_model_config,
 )
 from tinybert.models.tokenizer import load_tokenizer, read_vocab, vocab_path
-from tinybert.train import Trainer, TrainResult, check_output_dir
-from tinybert.utils.paths import check_output_location
+from tinybert.train import Trainer, TrainResult, start_run
 
 logger = logging.getLogger(__name__)
 
 
 def run_pretraining(cfg: PretrainConfig) -> TrainResult:
     """Pretrain (or continue pretraining) into ``cfg.output_dir``; return the loop's result."""
-    check_output_location(cfg.output_dir, cfg.input_paths())  # before any work
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
+    training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)  # before any work
     require_dir(cfg.dataset_path, "pregenerated data directory (dataset_path)")
     if cfg.pretrained_model_path:
         require_dir(cfg.pretrained_model_path, "model folder (pretrained_model_path)")

@@ -15,7 +15,6 @@ bottom.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 
@@ -40,9 +39,8 @@ from tinybert.evaluate import (
 from tinybert.models.checkpoint import check_sequence_length, check_shared_vocabulary
 from tinybert.models.classifier import load_classifier, load_task_student
 from tinybert.models.tokenizer import load_tokenizer
-from tinybert.train import TrainResult, check_output_dir, set_seed
+from tinybert.train import TrainResult, set_seed, start_run
 from tinybert.train import distributed as tdist
-from tinybert.utils.paths import check_output_location
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +59,8 @@ def run_task_distill(cfg: TaskDistillConfig) -> TrainResult:
     """Stage 1, or stage 2 with ``cfg.pred_distill`` (then ``cfg.do_predict`` writes test predictions of the best
     student), of ``cfg.student_model`` from ``cfg.teacher_model`` into ``cfg.output_dir``."""
     # 0. Refuse early, before any loading: an output among the inputs, a finished run.
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
+    training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)
     task = cfg.task
-    check_output_location(cfg.output_dir, cfg.input_paths())
-    check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
     dist = tdist.init_distributed(training.no_cuda, training.ddp_timeout)
 
     # 1. Task, tokenizer, teacher and student; labels checked against the task's.

@@ -6,7 +6,7 @@ Recipes use::
 """
 
 from tinybert.config.training import TrainingArguments
-from tinybert.train.checkpointing import check_output_dir
+from tinybert.train.checkpointing import check_output_dir, start_run
 from tinybert.train.loop import Evaluator, GlobalBatchSampler, Trainer, TrainResult, set_seed
 from tinybert.train.optim import BertAdam, Lamb, build_optimizer, build_scheduler
 
@@ -22,4 +22,5 @@ __all__ = [
     "build_scheduler",
     "check_output_dir",
     "set_seed",
+    "start_run",
 ]

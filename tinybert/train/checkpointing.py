@@ -23,12 +23,13 @@ filesystem all nodes share.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from tinybert.config.training import TrainingArguments
 from tinybert.errors import UserError
 from tinybert.utils.io import atomic_dir
+from tinybert.utils.paths import check_output_location
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_FILE = "model.safetensors"
@@ -114,6 +117,17 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite_output_dir: bool =
     if state is None and resume:
         raise UserError.at(checkpoint_dir(output_dir), "no checkpoint to resume from (--resume)")
     return state is not None
+
+
+def start_run(output_dir: str, inputs: Mapping[str, str | os.PathLike | None],
+              training: TrainingArguments) -> TrainingArguments:
+    """The output policy of a training recipe, applied before any loading: the output may not be, contain or lie in
+    an input (:func:`tinybert.utils.paths.check_output_location`), and a finished run is not overwritten without
+    ``overwrite_output_dir`` (:func:`check_output_dir`). Returns the loop's arguments with ``output_dir`` set."""
+    check_output_location(output_dir, inputs)
+    training = dataclasses.replace(training, output_dir=output_dir)
+    check_output_dir(output_dir, training.overwrite_output_dir, training.resume)
+    return training
 
 
 def check_extension(output_dir: str | os.PathLike, state: dict[str, Any], total_steps: int) -> bool:
