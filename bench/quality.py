@@ -99,6 +99,14 @@ ARMS = [
     Arm("s12_lr1e3", "stage 1 + 2, stage 2 at learning rate 1e-3 (the label-only student's)",
         (stage1(), stage2(lr="1e-3"))),
     Arm("s2_lr1e3", "stage 2 only, learning rate 1e-3", (stage2(student="gd", lr="1e-3"),)),
+    Arm("s2_lr1e3_noaug", "stage 2 only, learning rate 1e-3, on the 400 sentences",
+        (stage2(student="gd", lr="1e-3", aug=False),)),
+    Arm("s2_lr1e3_hard05", "stage 2 only, learning rate 1e-3, --hard_label_weight 0.5",
+        (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3"),)),
+    Arm("s2_lr1e3_nogd_noaug", "stage 2 only, learning rate 1e-3, 400 sentences, randomly initialised student",
+        (stage2(student="random", lr="1e-3", aug=False),)),
+    Arm("s2_lr1e3_hard05_noaug", "stage 2 only, learning rate 1e-3, --hard_label_weight 0.5, 400 sentences",
+        (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3", aug=False),)),
     Arm("s2_lr1e3_x3", "stage 2 only, learning rate 1e-3, 450 steps", (stage2(student="gd", lr="1e-3", steps=450),)),
     Arm("s12_lr1e3_x3", "stage 1 + 2, stage 2 at 1e-3 for 450 steps", (stage1(), stage2(lr="1e-3", steps=450))),
     Arm("s12_softmean", "stage 1 + 2, the soft cross-entropy averaged over classes too (the original's scale, x1/2)",
@@ -114,9 +122,12 @@ ARM_BY_NAME = {a.name: a for a in ARMS}
 
 # ------------------------------------------------------------------------------------------------ running steps
 class Harness:
-    def __init__(self, root: Path, student_config: str, teacher_src: str, dry_run: bool = False) -> None:
+    def __init__(self, root: Path, student_config: str, teacher_src: str, dry_run: bool = False,
+                 teacher: str | None = None, tag: str = "") -> None:
         self.root, self.base = root, root / "base"
         self.student_config, self.teacher_src, self.dry_run = student_config, teacher_src, dry_run
+        self.teacher = teacher or str(self.base / "teacher")  # the fine-tuned teacher of the distillation steps
+        self.tag = tag  # appended to the arm names in the records (another teacher: "@t150")
         self.data = self.base / "data" / "spam_small"
         self.results_path = root / "results.jsonl"
 
@@ -156,7 +167,7 @@ class Harness:
         return time.perf_counter() - start
 
     def step_command(self, step: Step, student: Path | None, out: Path, seed: int) -> list[str]:
-        teacher = str(self.base / "teacher")
+        teacher = self.teacher
         seed_flags = ["--seed", str(seed)]
         if step.kind == "finetune":
             if step.student == "config":
@@ -190,7 +201,10 @@ class Harness:
                 student, key = None, "config"
             else:
                 student = prev
-            key = hashlib.blake2b(json.dumps([key, dataclasses.asdict(step)]).encode(), digest_size=6).hexdigest()
+            default_teacher = self.teacher == str(self.base / "teacher") or step.kind == "finetune"
+            teacher_key = [] if default_teacher else [self.teacher]
+            key = hashlib.blake2b(json.dumps([key, dataclasses.asdict(step), *teacher_key]).encode(),
+                                  digest_size=6).hexdigest()
             out = self.root / "steps" / f"{step.kind}-{key}" / f"seed{seed}"
             done = out / ".quality.json"
             if done.is_file():
@@ -208,8 +222,8 @@ class Harness:
                     done.write_text(json.dumps({"wall_s": wall}))
             prev = out
         metrics = {} if self.dry_run else read_eval_results(prev / "eval_results.txt")
-        return {"arm": arm.name, "seed": seed, "metrics": metrics, "wall_s": sum(walls), "step_walls_s": walls,
-                "dir": str(prev)}
+        return {"arm": arm.name + self.tag, "seed": seed, "metrics": metrics, "wall_s": sum(walls),
+                "step_walls_s": walls, "dir": str(prev)}
 
     def seed_logit_cache(self, out: Path, aug: bool) -> None:
         pool = self.root / "logit_cache" / ("aug" if aug else "plain")
@@ -370,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--student_config", default="student_configs/small_2l_128d")
     ap.add_argument("--teacher_src", default=".cache/models/minilm", help="the pretrained teacher (demo: MiniLM)")
     ap.add_argument("--metric", default="acc")
+    ap.add_argument("--teacher", default=None,
+                    help="fine-tuned teacher of the distillation steps (default: ROOT/base/teacher)")
+    ap.add_argument("--tag", default="", help="suffix of the arm names in the records, e.g. @t150 for another teacher")
     ap.add_argument("--seed_major", action="store_true",
                     help="every arm's first seed before any second seed (default: arm by arm, in the given order)")
     ap.add_argument("--skip_prepare", action="store_true",
@@ -394,14 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown arms {unknown}; known: {', '.join(ARM_BY_NAME)}")
     root.mkdir(parents=True, exist_ok=True)
-    harness = Harness(root, args.student_config, args.teacher_src, args.dry_run)
+    harness = Harness(root, args.student_config, args.teacher_src, args.dry_run, args.teacher, args.tag)
     if not args.skip_prepare:
         harness.prepare()
     done = {(r["arm"], r["seed"]) for r in load_records(harness.results_path)}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for name, seed in ([(n, s) for s in seeds for n in names] if args.seed_major else
                        [(n, s) for n in names for s in seeds]):
-        if (name, seed) in done:
+        if (name + args.tag, seed) in done:
             continue
         print(f"== {name} seed {seed}", flush=True)
         record = harness.run_arm(ARM_BY_NAME[name], seed)
