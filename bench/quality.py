@@ -107,6 +107,8 @@ ARMS = [
         (stage2(student="random", lr="1e-3", aug=False),)),
     Arm("s2_lr1e3_hard05_noaug", "stage 2 only, learning rate 1e-3, --hard_label_weight 0.5, 400 sentences",
         (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3", aug=False),)),
+    Arm("s2_lr1e3_noaug_softmean", "s2_lr1e3_noaug with the soft cross-entropy averaged over classes too (x1/2)",
+        (stage2(student="gd", lr="1e-3", aug=False, soft_scale=0.5),)),
     Arm("s2_lr1e3_x3", "stage 2 only, learning rate 1e-3, 450 steps", (stage2(student="gd", lr="1e-3", steps=450),)),
     Arm("s12_lr1e3_x3", "stage 1 + 2, stage 2 at 1e-3 for 450 steps", (stage1(), stage2(lr="1e-3", steps=450))),
     Arm("s12_softmean", "stage 1 + 2, the soft cross-entropy averaged over classes too (the original's scale, x1/2)",
