@@ -33,7 +33,7 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # distillation quality over seeds (bench/quality.py; QUALITY_ARMS=all for every arm, QUALITY_SEEDS=N)
-QUALITY_ARMS ?= label_only,s12,s2_only
+QUALITY_ARMS ?= label_only,demo
 QUALITY_SEEDS ?= 3
 quality: $(STAMP)
 	$(BIN)/python bench/quality.py --arms $(QUALITY_ARMS) --seeds $(QUALITY_SEEDS)

@@ -9,7 +9,7 @@ are identical to the original's, so the windows measure the optimizer and schedu
 Stage 1 starts from the original's own general student (``general_tinybert/``, as the original's stage-1 run did);
 stage 2 from the candidate's stage-1 output, at the original's ``--learning_rate 3e-5``.
 
-    python bench/learning_speed.py                          # every candidate (~10 min on an idle 2-core machine)
+    python bench/learning_speed.py                          # three candidates (~4 min on an idle 2-core machine)
     python bench/learning_speed.py --candidates ours,bertadam_wd0.01 --stages gd,s1
 
 Writes ``runs/learning_speed/learning_speed.md`` and ``.json``. Losses are the loop's logged ``loss`` (the sum of the
@@ -83,7 +83,8 @@ def windows(metrics: Path, key: str = "loss", width: int = 16) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--candidates", default=",".join(CANDIDATES))
+    ap.add_argument("--candidates", default="ours,bertadam_wd0.01,adamw_lr_x4",
+                    help=f"comma-separated, of: {', '.join(CANDIDATES)} (default %(default)s)")
     ap.add_argument("--stages", default="gd,s1,s2", help="gd, s1, s2 (s2 needs s1 of the same candidate)")
     ap.add_argument("--root", default="runs/learning_speed")
     args = ap.parse_args(argv)

@@ -107,6 +107,10 @@ ARMS = [
         (stage2(student="random", lr="1e-3", aug=False),)),
     Arm("s2_lr1e3_hard05_noaug", "stage 2 only, learning rate 1e-3, --hard_label_weight 0.5, 400 sentences",
         (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3", aug=False),)),
+    Arm("s2_lr1e3_hard05_nogd_noaug", "stage 2 only, lr 1e-3, hard-label weight 0.5, 400 sentences, random student",
+        (stage2("--hard_label_weight", "0.5", student="random", lr="1e-3", aug=False),)),
+    Arm("demo", "examples/demo.sh's stages 1 + 2 now: stage 1 as before, stage 2 at lr 1e-3, hard-label weight 0.5, "
+                "400 sentences", (stage1(), stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False))),
     Arm("s2_lr1e3_noaug_softmean", "s2_lr1e3_noaug with the soft cross-entropy averaged over classes too (x1/2)",
         (stage2(student="gd", lr="1e-3", aug=False, soft_scale=0.5),)),
     Arm("s2_lr1e3_x3", "stage 2 only, learning rate 1e-3, 450 steps", (stage2(student="gd", lr="1e-3", steps=450),)),
@@ -283,7 +287,7 @@ def summarize(records: list[dict], metric: str, teacher: float | None, order: li
         wall, _ = mean_std([r["wall_s"] for r in recs])
         rows.append({"arm": name, "n": len(vals), "mean": m, "std": s, "values": vals, "wall_s": wall,
                      "of_teacher": m / teacher if teacher else None,
-                     "about": ARM_BY_NAME[name].about if name in ARM_BY_NAME else ""})
+                     "about": ARM_BY_NAME[base].about if (base := name.split("@")[0]) in ARM_BY_NAME else ""})
     return rows
 
 
