@@ -441,8 +441,8 @@ def test_config_errors_are_refused_before_work_and_shown_as_flags(tmp_path, caps
         (["--teacher_model", teacher, "--layer_map", "nonsense", *common(data, out)],
          "--layer_map 'nonsense': expected 'uniform', 'last'"),
         (["--teacher_model", teacher, *common(data, tmp_path / "teacher" / "inside")],
-         f"--output_dir {tmp_path / 'teacher' / 'inside'} lies inside the input teacher_model"),
-        (["--teacher_model", teacher, *common(data, tmp_path / "data")], "is the input data_dir"),
+         f"--output_dir {tmp_path / 'teacher' / 'inside'} lies inside the input --teacher_model"),
+        (["--teacher_model", teacher, *common(data, tmp_path / "data")], "is the input --data_dir"),
     ]
     for argv, msg in cases:
         assert run_command("task-distill", [str(a) for a in base + argv]) == 2

@@ -14,18 +14,21 @@ class UserError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, also: tuple[str, ...] = ()) -> None:
         super().__init__(" ".join(str(message).split()))  # always one line
         self.field = field  # the config field the message names first (the CLI may show its flag instead)
+        self.also = tuple(also)  # other config fields the message names (shown as flags too)
 
     @classmethod
-    def of_field(cls, field: str, message: str, path: str | os.PathLike | None = None) -> UserError:
-        """An error about config field ``field``: ``"[path: ]field message"``.
+    def of_field(cls, field: str, message: str, path: str | os.PathLike | None = None,
+                 also: tuple[str, ...] = ()) -> UserError:
+        """An error about config field ``field``: ``"[path: ]field message"``; ``also`` lists other fields the
+        message names.
 
         Library code names config fields, never flags; :func:`tinybert.cli.run_command` shows ``--flag`` in place
-        of the field name when the command has a flag for it."""
+        of each field name when the command has a flag for it."""
         where = f"{os.fspath(path)}: " if path is not None else ""
-        return cls(f"{where}{field} {message}", field=field)
+        return cls(f"{where}{field} {message}", field=field, also=also)
 
     @classmethod
     def at(cls, path: str | os.PathLike, message: str, line: int | None = None) -> UserError:

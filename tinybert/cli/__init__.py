@@ -62,17 +62,21 @@ def build_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def flag_message(error: UserError, parser: argparse.ArgumentParser | None) -> str:
-    """The error's text with the config field it names shown as the command's flag (``learning_rate`` ->
-    ``--learning_rate``), when the command has a flag for that field."""
+    """The error's text with the config fields it names shown as the command's flags (``learning_rate`` ->
+    ``--learning_rate``), each where the command has a flag for it, once, as a word of the message (not inside a
+    path or a longer name that holds it)."""
     text = str(error)
-    if error.field and parser is not None:
+    if parser is None:
+        return text
+    for field in (error.field, *error.also):
+        if not field:
+            continue
         for action in parser._actions:
-            if action.dest == error.field and action.option_strings:
-                flag = next((o for o in action.option_strings if o.lstrip("-") == error.field),
-                            action.option_strings[-1])
-                # the field as a word of the message, not inside a path or a longer name that holds it
-                pattern = rf"(?<![\w./-]){re.escape(error.field)}(?![\w/-])"
-                return re.sub(pattern, flag.replace("\\", "\\\\"), text, count=1)
+            if action.dest == field and action.option_strings:
+                flag = next((o for o in action.option_strings if o.lstrip("-") == field), action.option_strings[-1])
+                pattern = rf"(?<![\w./-]){re.escape(field)}(?![\w/-])"
+                text = re.sub(pattern, flag.replace("\\", "\\\\"), text, count=1)
+                break
     return text
 
 

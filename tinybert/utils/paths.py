@@ -22,7 +22,7 @@ def check_output_location(output: str | os.PathLike, inputs: Mapping[str, str | 
     """Refuse ``output`` when it is, contains or lies inside one of ``inputs`` ({config field: path}; None and
     empty entries skipped); with ``is_dir``, also refuse an output that is an existing file.
 
-    The error names the output's config field first (the CLI shows its flag) and the input's field in the text."""
+    The error names the output's config field and the input's (the CLI shows both as flags)."""
     out = os.path.realpath(os.fspath(output))
     if is_dir and os.path.isfile(out):
         raise UserError.of_field(output_field, f"{os.fspath(output)} is an existing file; expected a folder (new or "
@@ -35,4 +35,5 @@ def check_output_location(output: str | os.PathLike, inputs: Mapping[str, str | 
             relation = ("is" if out == src else "lies inside" if _inside(out, src) else "contains")
             raise UserError.of_field(
                 output_field, f"{os.fspath(output)} {relation} the input {field} ({os.fspath(path)}); writing there "
-                              f"would overwrite or mix with what the job reads: give a separate folder")
+                              f"would overwrite or mix with what the job reads: give a separate folder",
+                also=(field,))
