@@ -24,7 +24,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$SCALE" = tiny ]; then
   VOCAB=3000 PT_STEPS=4 NER_STEPS=6 CLS_STEPS=4 GD_STEPS=4 TD1_STEPS=4 TD2_STEPS=4 BATCH=8 EVAL=3 SEQ=32 PRESET=tiny
 else
-  # sized from per-step costs for 25 minutes on 2 free cores (see docs/NER_MRC.md; not yet timed end to end)
+  # sized for 25 minutes on 2 free cores; one run on the shared machine took 39 min (docs/NER_MRC.md)
   VOCAB=${VOCAB:-8000} PT_STEPS=${PT_STEPS:-150} NER_STEPS=${NER_STEPS:-300} CLS_STEPS=${CLS_STEPS:-50}
   GD_STEPS=${GD_STEPS:-200} TD1_STEPS=${TD1_STEPS:-200} TD2_STEPS=${TD2_STEPS:-300} BATCH=${BATCH:-16}
   EVAL=${EVAL:-100} SEQ=${SEQ:-64} PRESET=${PRESET:-mini}
