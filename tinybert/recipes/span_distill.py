@@ -46,8 +46,7 @@ from tinybert.span_eval import (
     split_file,
     token_logits,
 )
-from tinybert.train import TrainResult, check_output_dir, set_seed
-from tinybert.utils.paths import check_output_location
+from tinybert.train import TrainResult, set_seed, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +128,7 @@ def _run(cfg: Any, kind: _Kind, plain: type) -> SpanDistillResult:
         return SpanDistillResult(None, done.eval_metrics, done.predictions_file)
 
     # 0. Refuse early: an output among the inputs, a finished run, several processes.
-    check_output_location(cfg.output_dir, {**cfg.input_paths(), "teacher_model": cfg.teacher_model})
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
+    training = start_run(cfg.output_dir, {**cfg.input_paths(), "teacher_model": cfg.teacher_model}, cfg.training)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError("NER / reading-comprehension distillation runs in one process (no torchrun yet)")
     train_path = split_file(cfg.train_file, cfg.data_dir, "train", kind.find, "train_file", True)
