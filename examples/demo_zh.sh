@@ -34,17 +34,8 @@ T0=$(date +%s)
 TIMES="$RUN/stage_times.tsv"
 : >"$TIMES"
 
-step() {  # step NAME DIR COMMAND...: run COMMAND unless DIR is finished; record the wall time
-  local name=$1 dir=$2; shift 2
-  if [ -f "$dir/.demo_done" ]; then
-    echo "== $name: already done ($dir)"; printf '%s\t%s\n' "$name" "reused" >>"$TIMES"; return
-  fi
-  echo; echo "== $name"; echo "   \$ $*"
-  local t=$(date +%s)
-  "$@"
-  mkdir -p "$dir"; touch "$dir/.demo_done"
-  printf '%s\t%s\n' "$name" "$(( $(date +%s) - t ))" >>"$TIMES"
-}
+# shellcheck source=examples/demo_steps.sh
+. examples/demo_steps.sh  # the working directory is the repository root (cd above)
 
 # the NER sentences as plain text, so the vocabulary covers their characters
 awk 'NF { printf "%s", $1; next } { print "" }' "$NER/train.txt" >"$RUN/data/ner_text.txt"
