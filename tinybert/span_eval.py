@@ -48,6 +48,26 @@ def split_file(explicit: str | None, data_dir: str | None, split: str, find: Cal
     return path
 
 
+def open_span_job(cfg: Any, find: Callable[[str, str], str | None]) -> tuple[Any, str | None, str | None, str | None]:
+    """What ``tinybert ner`` and ``tinybert mrc`` check before any work, and their files: the output not among the
+    inputs (and, when training, no finished run in it: :func:`tinybert.train.start_run`), then the train, dev and
+    predict files each of ``do_train``/``do_eval``/``do_predict`` needs. Returns ``(training, train, dev, predict)``."""
+    import dataclasses
+
+    from tinybert.train import start_run
+    from tinybert.utils.paths import check_output_location
+
+    if cfg.do_train:
+        training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)
+    else:
+        check_output_location(cfg.output_dir, cfg.input_paths())
+        training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
+    files = (split_file(getattr(cfg, f"{name}_file"), cfg.data_dir, split, find, f"{name}_file", needed)
+             for name, split, needed in (("train", "train", cfg.do_train), ("dev", "dev", cfg.do_eval),
+                                         ("predict", "test", cfg.do_predict)))
+    return (training, *files)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The transformers model inside a TinyBERT student (a plain model as it is)."""
     from tinybert.models.student import TinyBertStudent

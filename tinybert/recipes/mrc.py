@@ -9,7 +9,6 @@ The best dev model by the average of EM and F1 is kept. Windows, offsets, the n-
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -22,9 +21,8 @@ from tinybert.data.task_features import TaskDataset, collate
 from tinybert.evaluate import write_eval_results
 from tinybert.models.checkpoint import load_model, save_model
 from tinybert.models.tokenizer import load_tokenizer
-from tinybert.span_eval import SPAN_HEAD, MrcEvaluator, build_model, mrc_outputs, span_logits, span_loss, split_file
-from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
-from tinybert.utils.paths import check_output_location
+from tinybert.span_eval import SPAN_HEAD, MrcEvaluator, build_model, mrc_outputs, open_span_job, span_logits, span_loss
+from tinybert.train import Trainer, TrainResult, set_seed
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +41,7 @@ def find_json(data_dir: str, split: str) -> str | None:
 
 def run_mrc(cfg: MrcConfig) -> MrcResult:
     """Fine-tune / evaluate / predict as ``cfg`` asks; see the module docstring."""
-    check_output_location(cfg.output_dir, cfg.input_paths())  # before any work
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    if cfg.do_train:
-        check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
-    train_path = split_file(cfg.train_file, cfg.data_dir, "train", find_json, "train_file", cfg.do_train)
-    dev_path = split_file(cfg.dev_file, cfg.data_dir, "dev", find_json, "dev_file", cfg.do_eval)
-    predict_path = split_file(cfg.predict_file, cfg.data_dir, "test", find_json, "predict_file", cfg.do_predict)
+    training, train_path, dev_path, predict_path = open_span_job(cfg, find_json)  # before any work
     dev = read_mrc_file(dev_path) if dev_path else None
     tokenizer = load_tokenizer(cfg.vocab if cfg.from_scratch else cfg.model, cfg.do_lower_case)
     result = MrcResult()

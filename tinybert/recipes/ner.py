@@ -8,7 +8,6 @@ best dev model by entity F1 is kept. Files: see :mod:`tinybert.data.ner`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -32,12 +31,11 @@ from tinybert.span_eval import (
     NerEvaluator,
     build_model,
     ner_outputs,
-    split_file,
+    open_span_job,
     token_logits,
     token_loss,
 )
-from tinybert.train import Trainer, TrainResult, check_output_dir, set_seed
-from tinybert.utils.paths import check_output_location
+from tinybert.train import Trainer, TrainResult, set_seed
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +49,7 @@ class NerResult:
 
 def run_ner(cfg: NerConfig) -> NerResult:
     """Fine-tune / evaluate / predict as ``cfg`` asks; see the module docstring."""
-    check_output_location(cfg.output_dir, cfg.input_paths())  # before any work
-    training = dataclasses.replace(cfg.training, output_dir=cfg.output_dir)
-    if cfg.do_train:
-        check_output_dir(cfg.output_dir, training.overwrite_output_dir, training.resume)
-    train_path = split_file(cfg.train_file, cfg.data_dir, "train", find_split, "train_file", cfg.do_train)
-    dev_path = split_file(cfg.dev_file, cfg.data_dir, "dev", find_split, "dev_file", cfg.do_eval)
-    predict_path = split_file(cfg.predict_file, cfg.data_dir, "test", find_split, "predict_file", cfg.do_predict)
+    training, train_path, dev_path, predict_path = open_span_job(cfg, find_split)  # before any work
     dev = read_ner_file(dev_path, cfg.ner_format) if dev_path else None
     tokenizer = load_tokenizer(cfg.vocab if cfg.from_scratch else cfg.model, cfg.do_lower_case)
     result = NerResult()
