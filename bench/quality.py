@@ -55,9 +55,14 @@ class Step:
 
     kind: str
     flags: tuple[str, ...] = ()
-    student: str = "prev"  # stage1/stage2: "prev" (the previous step's output), "gd" (general student), "random"
+    # stage1/stage2: "prev" (the previous step's output), "gd" (general student), "random", "teacher:2,4" (the
+    # teacher's layers 2 and 4: --init_from_teacher); finetune: "config" (the student config from random weights),
+    # "config:PATH" (another config), "gd", "teacher:2,4" / "pretrained:2,4" (those layers of the fine-tuned teacher
+    # / of the pretrained model it came from: --keep_layers)
+    student: str = "prev"
     aug: bool = True  # train on train_aug.tsv
     soft_scale: float = 1.0  # stage 2: soft cross-entropy times this (0.5: the original's mean over 2 classes)
+    unlabeled: bool = False  # also train on unlabeled.tsv (--unlabeled_train)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,13 +72,16 @@ class Arm:
     steps: tuple[Step, ...]
 
 
-def stage1(*flags: str, student: str = "gd", aug: bool = True) -> Step:
-    return Step("stage1", ("--learning_rate", "5e-4", "--max_steps", str(STEPS)) + flags, student, aug)
+def stage1(*flags: str, student: str = "gd", aug: bool = True, lr: str = "5e-4", steps: int = STEPS,
+           unlabeled: bool = False) -> Step:
+    return Step("stage1", ("--learning_rate", lr, "--max_steps", str(steps)) + flags, student, aug,
+                unlabeled=unlabeled)
 
 
 def stage2(*flags: str, student: str = "prev", aug: bool = True, lr: str = "3e-4", steps: int = STEPS,
-           soft_scale: float = 1.0) -> Step:
-    return Step("stage2", ("--learning_rate", lr, "--max_steps", str(steps)) + flags, student, aug, soft_scale)
+           soft_scale: float = 1.0, unlabeled: bool = False) -> Step:
+    return Step("stage2", ("--learning_rate", lr, "--max_steps", str(steps)) + flags, student, aug, soft_scale,
+                unlabeled)
 
 
 def finetune(*flags: str, model: str = "config", lr: str = "1e-3", steps: int = STEPS) -> Step:
@@ -83,6 +91,43 @@ def finetune(*flags: str, model: str = "config", lr: str = "1e-3", steps: int = 
 ARMS = [
     Arm("label_only", "the student config trained from random weights on the 400 labels (demo step f)",
         (finetune(),)),
+    # students of the teacher's width (384), 2 layers: from random weights, from the pretrained model's or the
+    # fine-tuned teacher's layers, and distilled from the teacher's layers (--init_from_teacher)
+    Arm("label_only_384", "a 2-layer student of the teacher's width (small_2l_384d) from random weights, 400 labels",
+        (finetune(model="config:student_configs/small_2l_384d"),)),
+    Arm("label_only_pre12", "pretrained MiniLM's layers 1,2 (--keep_layers) fine-tuned on the 400 labels, lr 1e-4",
+        (finetune(model="pretrained:1,2", lr="1e-4"),)),
+    Arm("label_only_pre36", "pretrained MiniLM's layers 3,6 fine-tuned on the 400 labels, lr 1e-4",
+        (finetune(model="pretrained:3,6", lr="1e-4"),)),
+    Arm("label_only_ft12", "the fine-tuned teacher's layers 1,2 fine-tuned on the 400 labels, lr 1e-4",
+        (finetune(model="teacher:1,2", lr="1e-4"),)),
+    Arm("init12_s2", "--init_from_teacher 1,2; stage 2 only, lr 1e-4, hard-label weight 0.5, 400 sentences",
+        (stage2("--hard_label_weight", "0.5", student="teacher:1,2", lr="1e-4", aug=False),)),
+    Arm("init36_s2", "--init_from_teacher 3,6; stage 2 only, lr 1e-4, hard-label weight 0.5, 400 sentences",
+        (stage2("--hard_label_weight", "0.5", student="teacher:3,6", lr="1e-4", aug=False),)),
+    Arm("init12_s2_soft", "--init_from_teacher 1,2; stage 2 only, lr 1e-4, teacher only, 400 sentences",
+        (stage2(student="teacher:1,2", lr="1e-4", aug=False),)),
+    Arm("init12_s2_aug", "--init_from_teacher 1,2; stage 2 only, lr 1e-4, hard-label weight 0.5, augmented set",
+        (stage2("--hard_label_weight", "0.5", student="teacher:1,2", lr="1e-4"),)),
+    Arm("init12_s12", "--init_from_teacher 1,2; stage 1 (lr 1e-4, 400 sentences) then stage 2 as init12_s2",
+        (stage1(student="teacher:1,2", lr="1e-4", aug=False),
+         stage2("--hard_label_weight", "0.5", lr="1e-4", aug=False))),
+    # the students also learn the teacher on unlabeled.tsv (--unlabeled_train): the demo writes there the other 2,000
+    # training e-mails without their labels
+    Arm("ul_s12_random", "stage 1 (lr 5e-4) and stage 2 (lr 1e-3, hard 0.5, 300 steps) from random weights, 400 + "
+                         "unlabelled", (stage1(student="random", aug=False, unlabeled=True),
+                                        stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False, steps=300,
+                                               unlabeled=True))),
+    Arm("ul_s2_random", "stage 2 only from random weights, lr 1e-3, hard-label weight 0.5, 400 + unlabelled, 300 steps",
+        (stage2("--hard_label_weight", "0.5", student="random", lr="1e-3", aug=False, steps=300, unlabeled=True),)),
+    Arm("ul_s2_gd", "stage 2 only from the general student, lr 1e-3, hard 0.5, 400 + unlabelled, 300 steps",
+        (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3", aug=False, steps=300, unlabeled=True),)),
+    Arm("ul_s12", "stage 1 (lr 5e-4) and stage 2 (lr 1e-3, hard 0.5, 300 steps) on 400 + unlabelled",
+        (stage1(aug=False, unlabeled=True),
+         stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False, steps=300, unlabeled=True))),
+    Arm("ul_init36_s2", "--init_from_teacher 3,6; stage 2, lr 1e-4, hard 0.5, 400 + unlabelled, 300 steps",
+        (stage2("--hard_label_weight", "0.5", student="teacher:3,6", lr="1e-4", aug=False, steps=300,
+                unlabeled=True),)),
     Arm("gd_finetune", "the general student fine-tuned on the 400 labels (no teacher on the task)",
         (finetune(model="gd"),)),
     Arm("s12", "stage 1 + stage 2 on the augmented set (the demo's steps e1-e2)", (stage1(), stage2())),
@@ -176,21 +221,28 @@ class Harness:
         teacher = self.teacher
         seed_flags = ["--seed", str(seed)]
         if step.kind == "finetune":
-            if step.student == "config":
-                model = ["--model", self.student_config, "--from_scratch", "--vocab", self.teacher_src]
+            if step.student.startswith("config"):
+                config = step.student.partition(":")[2] or self.student_config
+                model = ["--model", config, "--from_scratch", "--vocab", self.teacher_src]
+            elif step.student.startswith(("teacher:", "pretrained:")):
+                source = self.teacher if step.student.startswith("teacher:") else self.teacher_src
+                model = ["--model", source, "--keep_layers", step.student.partition(":")[2]]
             else:
                 model = ["--model", str(student)]
             return [PY, "-m", "tinybert", "finetune", *model, "--task_name", "sst-2", "--data_dir", str(self.data),
                     "--output_dir", str(out), *COMMON, *seed_flags, *step.flags]
-        cmd = [PY, "task_distill.py", "--teacher_model", teacher, "--student_model", str(student), "--data_dir",
-               str(self.data), "--task_name", "sst-2", "--output_dir", str(out), "--skip_teacher_check", *COMMON,
-               *seed_flags]
+        init = (["--init_from_teacher", step.student.partition(":")[2]] if step.student.startswith("teacher:")
+                else ["--student_model", str(student)])
+        cmd = [PY, "task_distill.py", "--teacher_model", teacher, *init, "--data_dir", str(self.data), "--task_name",
+               "sst-2", "--output_dir", str(out), "--skip_teacher_check", *COMMON, *seed_flags]
         if step.kind == "stage2":
             cmd.insert(2, "--pred_distill")
             if step.soft_scale != 1.0:  # run the same command with the soft loss rescaled (a measurement only)
                 cmd[1:1] = [str(Path(__file__).resolve()), "--exec_soft_scale", str(step.soft_scale)]
         if step.aug:
             cmd.append("--aug_train")
+        if step.unlabeled:
+            cmd.append("--unlabeled_train")
         return cmd + list(step.flags)
 
     def run_arm(self, arm: Arm, seed: int) -> dict:
@@ -203,11 +255,12 @@ class Harness:
                 student, key = self.base / "general_student", "gd"
             elif step.student == "random":
                 student, key = self.random_student(), "random"
-            elif step.student == "config":
-                student, key = None, "config"
+            elif step.student.startswith(("config", "teacher:", "pretrained:")):
+                student, key = None, step.student
             else:
                 student = prev
-            default_teacher = self.teacher == str(self.base / "teacher") or step.kind == "finetune"
+            default_teacher = self.teacher == str(self.base / "teacher") or (
+                step.kind == "finetune" and not step.student.startswith("teacher:"))
             teacher_key = [] if default_teacher else [self.teacher]
             key = hashlib.blake2b(json.dumps([key, dataclasses.asdict(step), *teacher_key]).encode(),
                                   digest_size=6).hexdigest()
@@ -219,27 +272,30 @@ class Harness:
                 if out.exists() and not self.dry_run:
                     shutil.rmtree(out)  # an interrupted step: start it again
                 if step.kind == "stage2" and not self.dry_run:
-                    self.seed_logit_cache(out, step.aug)
+                    self.seed_logit_cache(out, step)
                 wall = self.call(self.step_command(step, student, out, seed))
                 walls.append(wall)
                 if not self.dry_run:
                     if step.kind == "stage2":
-                        self.keep_logit_cache(out, step.aug)
+                        self.keep_logit_cache(out, step)
                     done.write_text(json.dumps({"wall_s": wall}))
             prev = out
         metrics = {} if self.dry_run else read_eval_results(prev / "eval_results.txt")
         return {"arm": arm.name + self.tag, "seed": seed, "metrics": metrics, "wall_s": sum(walls),
                 "step_walls_s": walls, "dir": str(prev)}
 
-    def seed_logit_cache(self, out: Path, aug: bool) -> None:
-        pool = self.root / "logit_cache" / ("aug" if aug else "plain")
+    def logit_pool(self, step: Step) -> Path:
+        return self.root / "logit_cache" / (("aug" if step.aug else "plain") + ("+unlabeled" if step.unlabeled else ""))
+
+    def seed_logit_cache(self, out: Path, step: Step) -> None:
+        pool = self.logit_pool(step)
         if pool.is_dir():
             (out / "teacher_logits").mkdir(parents=True, exist_ok=True)
             for f in pool.glob("*.safetensors"):
                 shutil.copy2(f, out / "teacher_logits" / f.name)
 
-    def keep_logit_cache(self, out: Path, aug: bool) -> None:
-        pool = self.root / "logit_cache" / ("aug" if aug else "plain")
+    def keep_logit_cache(self, out: Path, step: Step) -> None:
+        pool = self.logit_pool(step)
         pool.mkdir(parents=True, exist_ok=True)
         for f in (out / "teacher_logits").glob("*.safetensors"):
             if not (pool / f.name).exists():

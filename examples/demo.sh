@@ -23,9 +23,9 @@ DATA=examples/data/spam
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 if [ "$SCALE" = tiny ]; then
-  SEQ=32 SUBSET=48 FT_STEPS=4 MLM_STEPS=3 GD_STEPS=4 AUG_N=2 TD1_STEPS=4 TD2_STEPS=4 BASE_STEPS=4 BATCH=8 EVAL=2
+  SEQ=32 SUBSET=48 UNLABELED=48 FT_STEPS=4 MLM_STEPS=3 GD_STEPS=4 AUG_N=2 TD1_STEPS=4 TD2_STEPS=4 BASE_STEPS=4 BATCH=8 EVAL=2
 else
-  SEQ=64 SUBSET=400 FT_STEPS=150 MLM_STEPS=60 GD_STEPS=250 AUG_N=8 TD1_STEPS=150 TD2_STEPS=150 BASE_STEPS=150 BATCH=32 EVAL=50
+  SEQ=64 SUBSET=400 UNLABELED=2000 FT_STEPS=150 MLM_STEPS=60 GD_STEPS=250 AUG_N=8 TD1_STEPS=150 TD2_STEPS=150 BASE_STEPS=150 BATCH=32 EVAL=50
 fi
 STUDENT_CONFIG=${DEMO_STUDENT:-student_configs/small_2l_128d}
 CORPUS=examples/data/corpus_en.txt
@@ -46,10 +46,13 @@ else
   TEACHER=.cache/models/minilm; GLOVE=${DEMO_GLOVE:-.cache/models/glove.6B.50d.kv}
 fi
 
-# the task: full train set for the teacher; a small labelled subset for the students (TinyBERT's setting:
-# augmentation and the teacher make up for scarce labels)
+# the task: full train set for the teacher; for the students the labels of a small subset and the text of the
+# other e-mails without their labels (unlabeled.tsv, SST-2 test layout): scarce labels, plentiful unlabelled mail,
+# which the teacher labels in task distillation (--unlabeled_train)
 mkdir -p "$RUN/data/spam_small"
 head -n $((SUBSET + 1)) "$DATA/train.tsv" >"$RUN/data/spam_small/train.tsv"
+tail -n +$((SUBSET + 2)) "$DATA/train.tsv" | head -n "$UNLABELED" \
+  | awk -F'\t' 'BEGIN { print "index\tsentence" } { print NR - 1 "\t" $1 }' >"$RUN/data/spam_small/unlabeled.tsv"
 cp "$DATA/dev.tsv" "$RUN/data/spam_small/dev.tsv"
 
 # a. fine-tune the teacher on the task (150 steps, two epochs: 60 left it at 0.955 dev and 0.955 on the students'

@@ -456,3 +456,36 @@ def test_config_errors_are_refused_before_work_and_shown_as_flags(tmp_path, caps
     assert run_command("task-distill", [str(a) for a in ev]) == 2
     assert "already holds eval_results.txt; set --overwrite_output_dir" in error_line(capsys)
     assert run_command("task-distill", [str(a) for a in [*ev, "--overwrite_output_dir"]]) == 0
+
+
+def test_unlabeled_rows_count_for_the_teacher_not_for_the_gold_labels(tmp_path):
+    """``--unlabeled_train`` adds unlabeled.tsv (SST-2 test layout) to the training set: the teacher's logits are
+    cached for every row, and the gold-label loss averages over the labelled rows only (0, not NaN, without any)."""
+    from safetensors.torch import load_file
+
+    from tinybert.data.tasks import get_task, read_examples
+    from tinybert.evaluate import task_loss
+
+    data = write_sst2(tmp_path / "data", n_train=10)
+    rng = random.Random(5)
+    (tmp_path / "data" / "unlabeled.tsv").write_text(
+        "index\tsentence\n" + "".join(f"{i}\t{sentence(rng)}\n" for i in range(7)), encoding="utf-8")
+    rows = read_examples(get_task("sst-2"), str(data), "unlabeled")
+    assert len(rows) == 7 and all(r.label is None for r in rows)
+    teacher = save_classifier(tmp_path / "teacher", tmp_path, ["0", "1"])
+    student = save_general_student(tmp_path / "student", tmp_path)
+    out = tmp_path / "s2"
+    distill(["--pred_distill", "--unlabeled_train", "--hard_label_weight", 0.5, "--teacher_model", teacher,
+             "--student_model", student, "--task_name", "sst-2", *common(data, out, "--max_steps", 3)])
+    (cache,) = (out / "teacher_logits").glob("*.safetensors")
+    assert next(iter(load_file(str(cache)).values())).shape[0] == 17  # 10 labelled + 7 unlabelled
+    # the gold-label term against a hand computation: rows 1 and 3 unlabelled (-100)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0], [5.0, 5.0]], requires_grad=True)
+    labels = torch.tensor([0, -100, 1, -100])
+    want = (np.log(1 + np.exp(-2.0)) + np.log(1 + np.exp(-2.0))) / 2  # -log softmax of the gold class, 2 rows
+    assert abs(task_loss(logits, labels, regression=False).item() - want) < 1e-6
+    none = task_loss(logits, torch.full((4,), -100), regression=False)
+    assert none.item() == 0.0
+    none.backward()  # a graph to step through, as every loss term has
+    reg = task_loss(logits[:, :1], torch.tensor([1.0, float("nan"), 0.0, float("nan")]), regression=True)
+    assert abs(reg.item() - ((2.0 - 1.0) ** 2 + (1.0 - 0.0) ** 2) / 2) < 1e-6

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,10 +41,14 @@ GLUE_SUBMISSION = {
 # ----------------------------------------------------------------------------------------------------- task setup
 
 
-def encode_split(spec: TaskSpec, data_dir: str, split: str, tokenizer: Any, max_seq_length: int) -> TaskDataset:
-    """Read and tokenise one split of a task."""
-    examples = read_examples(spec, data_dir, split)
-    logger.info("%s %s: %d examples", spec.name, split, len(examples))
+def encode_split(spec: TaskSpec, data_dir: str, split: str | Sequence[str], tokenizer: Any,
+                 max_seq_length: int) -> TaskDataset:
+    """Read and tokenise one split of a task, or several (e.g. ``("train", "unlabeled")``) as one dataset."""
+    examples = []
+    for name in [split] if isinstance(split, str) else split:
+        part = read_examples(spec, data_dir, name)
+        logger.info("%s %s: %d examples", spec.name, name, len(part))
+        examples += part
     return TaskDataset.from_examples(examples, tokenizer, max_seq_length, spec)
 
 
@@ -108,10 +112,18 @@ def predict_logits(
 
 
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
-    """Gold-label loss: cross-entropy (unlabelled rows ignored) or, for regression, MSE to the targets."""
-    if regression:
-        return F.mse_loss(logits.float().view(-1), labels.float().view(-1))
-    return F.cross_entropy(logits.float(), labels.long(), ignore_index=IGNORE_INDEX)
+    """Gold-label loss: cross-entropy or, for regression, MSE to the targets; unlabelled rows are ignored, and a batch
+    of them only gives 0 (with the logits' graph)."""
+    if regression:  # unlabelled rows (NaN targets) ignored
+        targets = labels.float().view(-1)
+        known = ~torch.isnan(targets)
+        if not known.any():
+            return logits.float().sum() * 0.0
+        return F.mse_loss(logits.float().view(-1)[known], targets[known])
+    labels = labels.long()
+    if not (labels != IGNORE_INDEX).any():  # a batch of unlabelled rows only: no gold-label loss (not NaN)
+        return logits.float().sum() * 0.0
+    return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX)
 
 
 def score(spec: TaskSpec, logits: torch.Tensor, labels: np.ndarray) -> dict[str, float]:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--model is a config (e.g. student_configs/small_2l_128d): start from random weights (a label-only "
              "baseline of a student's size); the tokenizer comes from --vocab")
     add("--vocab", help="with --from_scratch: a model folder or vocab.txt giving the tokenizer")
+    add("--keep_layers", metavar="LAYERS", default=None,
+        help="keep only these encoder layers of --model (1-based, e.g. 2,4): a shallower model of the same width, "
+             "the label-only match of task_distill.py --init_from_teacher")
     add_task_arguments(parser)
     add_training_arguments(parser, field_defaults(FinetuneConfig, "training"))
 

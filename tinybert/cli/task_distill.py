@@ -19,10 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = {f.name: f.default for f in dataclasses.fields(TaskDistillConfig)}
     a = parser.add_argument
     a("--teacher_model", default=None, help="fine-tuned teacher folder (a BERT/NEZHA classifier for the task)")
-    a("--student_model", required=True,
+    a("--student_model",
       help="general student folder (stage 1), the stage-1 output (stage 2), or the model to evaluate (--do_eval)")
+    a("--init_from_teacher", metavar="LAYERS", default=None,
+      help="instead of --student_model: start from the teacher's embeddings, these layers (1-based, e.g. 2,4) and "
+           "its classifier, a student of the teacher's width; the stage-1 layer map defaults to the same layers")
     a("--output_dir", required=True, help="where the student, eval_results.txt and metrics.jsonl go")
     a("--pred_distill", action="store_true", help="stage 2: distil the prediction layer (default: stage 1)")
+    a("--unlabeled_train", action="store_true",
+      help="also train on DATA_DIR/unlabeled.tsv: inputs without labels in the task's test layout (SST-2: index, "
+           "sentence), which the teacher labels; the gold-label term (--hard_label_weight) skips them")
     a("--do_eval", action="store_true", help="only evaluate --student_model on dev and write eval_results.txt")
     a("--do_predict", action="store_true",
       help="write GLUE-submission test predictions ({TASK}.tsv; MNLI: MNLI-m.tsv and MNLI-mm.tsv)")
@@ -31,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--hard_label_weight", type=float, default=d["hard_label_weight"],
       help="stage 2: loss = (1-w)*soft + w*gold-label loss (default %(default)s: teacher only)")
     a("--layer_map", default=d["layer_map"],
-      help="stage 1: uniform, last, or a JSON file of {kind, student, teacher, weight} entries (default %(default)s)")
+      help="stage 1: uniform, last, teacher layers such as 3,6 (one per student layer), or a JSON file of {kind, "
+           "student, teacher, weight} entries (default: the --init_from_teacher layers, else uniform)")
     a("--projection", choices=PROJECTIONS, default=d["projection"],
       help="student-to-teacher width projection (default: the student's stored kind, else shared)")
     a("--attention_loss", choices=ATTENTION_LOSSES, default=d["attention_loss"],

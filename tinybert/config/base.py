@@ -82,3 +82,14 @@ def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     choices = tuple(choices)
     if value not in choices:
         raise UserError.of_field(name, f"must be one of: {', '.join(map(str, choices))}; got {value!r}")
+
+
+def parse_layer_list(text: str, field: str = "layer_map") -> tuple[int, ...]:
+    """``"3,6"`` as (3, 6): 1-based layer numbers, strictly increasing (a :class:`UserError` on ``field`` else)."""
+    try:
+        layers = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        raise UserError.of_field(field, f"{text!r}: expected comma-separated layer numbers such as 1,2") from None
+    if any(n < 1 for n in layers) or any(b <= a for a, b in zip(layers, layers[1:])):
+        raise UserError.of_field(field, f"{text!r}: layer numbers start at 1 and must increase (e.g. 2,4,6)")
+    return layers

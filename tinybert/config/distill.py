@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tinybert.config.base import check_choice, check_positive, check_range
+from tinybert.config.base import check_choice, check_positive, check_range, parse_layer_list
 from tinybert.config.task import TaskConfig
 from tinybert.config.training import TrainingArguments
 from tinybert.distill.spec import DistillSpec
@@ -36,9 +36,10 @@ def task_distill_training() -> TrainingArguments:
                              warmup_proportion=0.1, eval_steps=50)
 
 
-def _check_layer_options(layer_map: str, projection: str | None, attention_loss: str) -> None:
-    if not layer_map:
-        raise UserError.of_field("layer_map", "must be 'uniform', 'last' or the path of a JSON file")
+def _check_layer_options(layer_map: str | None, projection: str | None, attention_loss: str) -> None:
+    if layer_map is not None and not layer_map:
+        raise UserError.of_field("layer_map", "must be 'uniform', 'last', teacher layers such as 3,6, or the path "
+                                              "of a JSON file")
     if projection is not None:
         check_choice("projection", projection, PROJECTIONS)
     check_choice("attention_loss", attention_loss, ATTENTION_LOSSES)
@@ -85,14 +86,20 @@ class TaskDistillConfig:
     with ``pred_distill``; ``do_predict`` then writes test predictions of the published student."""
 
     teacher_model: str | None = None  # required; None only so that a missing one is a clear error
-    student_model: str
+    student_model: str | None = None  # required unless init_from_teacher
     output_dir: str
     task: TaskConfig
+    # the student is the teacher's embeddings, these layers (1-based, e.g. "2,4" or (2, 4)) and its heads, with
+    # identity projections: a student of the teacher's width (models/layer_subset.py), instead of student_model
+    init_from_teacher: str | tuple[int, ...] | None = None
     pred_distill: bool = False  # stage 2
+    # also train on data_dir/unlabeled.tsv (the task's test layout, no labels): inputs the teacher labels; the
+    # gold-label term skips them
+    unlabeled_train: bool = False
     do_predict: bool = False
     temperature: float = 1.0  # stage 2: soft cross-entropy temperature
     hard_label_weight: float = 0.0  # stage 2: loss = (1 - w) * soft + w * gold-label loss
-    layer_map: str = "uniform"  # stage 1
+    layer_map: str | None = None  # stage 1; None: the init_from_teacher layers, else uniform
     projection: str | None = None  # None: the student's stored kind, else shared
     attention_loss: str = "tinybert"
     skip_teacher_check: bool = False  # do not score the teacher on dev first
@@ -105,6 +112,12 @@ class TaskDistillConfig:
         if not self.teacher_model:
             raise UserError.of_field("teacher_model", "is required for task distillation (evaluation alone: "
                                                       "do_eval)")
+        if isinstance(self.init_from_teacher, str):
+            self.init_from_teacher = parse_layer_list(self.init_from_teacher, "init_from_teacher")
+        if (self.student_model is None) == (self.init_from_teacher is None):
+            raise UserError.of_field("student_model", "or init_from_teacher: give exactly one (a student folder, or "
+                                                      "the teacher layers the student starts from)",
+                                     also=("init_from_teacher",))
         check_positive("temperature", self.temperature)
         check_range("hard_label_weight", self.hard_label_weight, 0.0, 1.0)
         _check_layer_options(self.layer_map, self.projection, self.attention_loss)
@@ -112,6 +125,18 @@ class TaskDistillConfig:
     @property
     def stage(self) -> int:
         return 2 if self.pred_distill else 1
+
+    @property
+    def resolved_layer_map(self) -> str:
+        """``layer_map``, or its default: the student's own teacher layers with init_from_teacher, else uniform."""
+        if self.layer_map is not None:
+            return self.layer_map
+        return ",".join(map(str, self.init_from_teacher)) if self.init_from_teacher else "uniform"
+
+    @property
+    def train_splits(self) -> tuple[str, ...]:
+        """The splits the student trains on: the task's train split, and ``unlabeled`` with unlabeled_train."""
+        return (self.task.train_split, "unlabeled") if self.unlabeled_train else (self.task.train_split,)
 
     def input_paths(self) -> dict[str, str | None]:
         return {"teacher_model": self.teacher_model, "student_model": self.student_model,
@@ -132,6 +157,8 @@ class EvalConfig:
     overwrite_output_dir: bool = False  # replace eval_results.txt / prediction files already there
 
     def __post_init__(self) -> None:
+        if not self.student_model:
+            raise UserError.of_field("student_model", "is required: the model to evaluate")
         if not (self.do_eval or self.do_predict):
             raise UserError.of_field("do_eval", "or do_predict must be set: nothing to do")
 

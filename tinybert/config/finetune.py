@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tinybert.config.base import parse_layer_list
 from tinybert.config.task import TaskConfig
 from tinybert.config.training import TrainingArguments
 from tinybert.errors import UserError
@@ -25,9 +26,17 @@ class FinetuneConfig:
     task: TaskConfig
     from_scratch: bool = False
     vocab: str | None = None
+    # keep only these encoder layers of model (1-based, "2,4" or (2, 4)): the label-only student of the start that
+    # task_distill.py --init_from_teacher gives a distilled one (models/layer_subset.py)
+    keep_layers: str | tuple[int, ...] | None = None
     training: TrainingArguments = field(default_factory=_finetuning_defaults)
 
     def __post_init__(self) -> None:
+        if isinstance(self.keep_layers, str):
+            self.keep_layers = parse_layer_list(self.keep_layers, "keep_layers")
+        if self.keep_layers and self.from_scratch:
+            raise UserError.of_field("keep_layers", "takes layers of a model with weights; it cannot go with "
+                                                    "from_scratch")
         if self.from_scratch and not self.vocab:
             raise UserError.of_field("from_scratch", "needs vocab (a model folder or vocab.txt) for the tokenizer")
 

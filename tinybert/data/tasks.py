@@ -23,7 +23,10 @@ from tinybert.utils.io import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "train_aug", "dev", "dev_mismatched", "test", "test_mismatched")
+SPLITS = ("train", "train_aug", "dev", "dev_mismatched", "test", "test_mismatched", "unlabeled")
+# splits read with the test layout, whose rows need no label: the test files, and ``unlabeled`` (inputs without
+# labels for distillation, which the teacher labels: ``task_distill.py --unlabeled_train``)
+UNLABELED_LAYOUT = ("test", "test_mismatched", "unlabeled")
 Column = int | str  # an index (TSV/CSV) or a name (header / JSON key)
 
 
@@ -94,7 +97,7 @@ class TaskSpec:
         return os.path.join(os.fspath(data_dir), self.files[split])
 
     def layout(self, split: str) -> Layout:
-        return self.test if split.startswith("test") else self.train
+        return self.test if split in UNLABELED_LAYOUT else self.train
 
     def eval_name(self, split: str) -> str:
         """The name a dev split's results are reported under (MNLI: ``mnli`` and ``mnli-mm``)."""
@@ -109,7 +112,8 @@ _NLI2 = ["entailment", "not_entailment"]
 
 
 def _files(ext: str = "tsv", mnli: str | None = None) -> dict[str, str]:
-    f = {"train": f"train.{ext}", "train_aug": f"train_aug.{ext}", "dev": f"dev.{ext}", "test": f"test.{ext}"}
+    f = {"train": f"train.{ext}", "train_aug": f"train_aug.{ext}", "dev": f"dev.{ext}", "test": f"test.{ext}",
+         "unlabeled": f"unlabeled.{ext}"}
     if mnli == "matched":
         f.update(dev="dev_matched.tsv", dev_mismatched="dev_mismatched.tsv", test="test_matched.tsv",
                  test_mismatched="test_mismatched.tsv")
@@ -331,7 +335,7 @@ def _read(spec: TaskSpec, data_dir: str | os.PathLike, split: str) -> list[Input
     cols: dict[str, Column | None] | None = None
     examples: list[InputExample] = []
     skipped: list[int] = []
-    is_test = split.startswith("test")
+    is_test = split in UNLABELED_LAYOUT
     first = True
     for line, row in rows:
         if first and fmt != "jsonl":
@@ -387,7 +391,7 @@ def _is_header(spec: TaskSpec, layout: Layout, row: list[str] | dict[str, Any], 
 
 def is_header_row(spec: TaskSpec, row: list[str], split: str = "train") -> bool:
     """Whether ``row``, the first non-blank row of a ``split`` file, is a header (CLUE files: auto-detected)."""
-    return _is_header(spec, spec.layout(split), row, split.startswith("test"))
+    return _is_header(spec, spec.layout(split), row, split in UNLABELED_LAYOUT)
 
 
 def _needs_labels(spec: TaskSpec) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+from tinybert.config.base import parse_layer_list
 from tinybert.errors import UserError
 from tinybert.utils.io import read_json
 
@@ -79,14 +80,30 @@ def last_map(student_layers: int, teacher_layers: int) -> LayerMap:
     return LayerMap(att + hid)
 
 
+def layers_map(layers: tuple[int, ...], student_layers: int, teacher_layers: int) -> LayerMap:
+    """Student layer i (1-based) learns teacher layer ``layers[i-1]``; embeddings learn embeddings."""
+    if len(layers) != student_layers:
+        raise UserError.of_field("layer_map", f"names {len(layers)} teacher layers for a student of {student_layers}")
+    if layers[-1] > teacher_layers:
+        raise UserError.of_field("layer_map", f"teacher layer {layers[-1]} does not exist: the teacher has "
+                                              f"{teacher_layers} layers")
+    att = [LayerMatch("attention", i, t - 1) for i, t in enumerate(layers)]
+    hid = [LayerMatch("hidden", 0, 0)] + [LayerMatch("hidden", i + 1, t) for i, t in enumerate(layers)]
+    return LayerMap(att + hid)
+
+
 def load_layer_map(spec: str, student_layers: int, teacher_layers: int) -> LayerMap:
-    """``uniform``, ``last`` or the path of a JSON list of {kind, student, teacher, weight} objects."""
+    """``uniform``, ``last``, teacher layers such as ``3,6``, or the path of a JSON list of {kind, student, teacher,
+    weight} objects."""
     if spec == "uniform":
         return uniform_map(student_layers, teacher_layers)
     if spec == "last":
         return last_map(student_layers, teacher_layers)
+    if spec[:1].isdigit() and not os.path.isfile(spec):
+        return layers_map(parse_layer_list(spec), student_layers, teacher_layers)
     if not os.path.isfile(spec):
-        raise UserError.of_field("layer_map", f"{spec!r}: expected 'uniform', 'last' or the path of a JSON file")
+        raise UserError.of_field("layer_map", f"{spec!r}: expected 'uniform', 'last', teacher layers such as 3,6, "
+                                              "or the path of a JSON file")
     raw = read_json(spec, expect=None)
     if not isinstance(raw, list) or not raw:
         raise UserError.at(spec, "expected a non-empty JSON list of {kind, student, teacher, weight} objects")

@@ -90,4 +90,18 @@ def load_task_student(path: str | os.PathLike, spec: TaskSpec, fit_size: int,
     return student
 
 
-__all__ = ["HEAD", "has_classifier", "has_weights", "load_classifier", "load_task_student", "set_task_labels"]
+def student_from_teacher(teacher: nn.Module, layers: tuple[int, ...], projection: str = "shared",
+                         source: str = "the teacher") -> TinyBertStudent:
+    """A task student made of the fine-tuned ``teacher``'s embeddings, its ``layers`` (1-based) and its pooler and
+    classifier, with identity projections (the student has the teacher's width)."""
+    from tinybert.models.layer_subset import identity_, keep_layers
+    from tinybert.models.student import TinyBertStudent
+
+    student = TinyBertStudent(keep_layers(teacher, layers, source), teacher.config.hidden_size, projection)
+    for linear in student.projection_modules():
+        identity_(linear)
+    return student
+
+
+__all__ = ["HEAD", "has_classifier", "has_weights", "load_classifier", "load_task_student", "set_task_labels",
+           "student_from_teacher"]

@@ -25,6 +25,7 @@ from tinybert.evaluate import (
     write_eval_results,
 )
 from tinybert.models.checkpoint import check_sequence_length, load_model, model_class, save_model
+from tinybert.models.layer_subset import keep_layers
 from tinybert.models.student import read_student_config
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.train import Trainer, TrainResult, set_seed, start_run
@@ -47,6 +48,8 @@ def run_finetune(cfg: FinetuneConfig) -> TrainResult:
     else:
         model = load_model(cfg.model, head="sequence_classification", num_labels=spec.num_labels,
                            id2label=id2label, label2id=label2id)
+        if cfg.keep_layers:
+            model = keep_layers(model, cfg.keep_layers, cfg.model)
     check_sequence_length(task.max_seq_length, model.config, cfg.model)
     regression = spec.output_mode == "regression"
 

@@ -37,7 +37,7 @@ from tinybert.evaluate import (
     write_predictions,
 )
 from tinybert.models.checkpoint import check_sequence_length, check_shared_vocabulary
-from tinybert.models.classifier import load_classifier, load_task_student
+from tinybert.models.classifier import load_classifier, load_task_student, student_from_teacher
 from tinybert.models.tokenizer import load_tokenizer
 from tinybert.train import TrainResult, set_seed, start_run
 from tinybert.train import distributed as tdist
@@ -48,16 +48,17 @@ logger = logging.getLogger(__name__)
 def stage_spec(cfg: TaskDistillConfig, spec: TaskSpec, student_layers: int, teacher_layers: int) -> DistillSpec:
     """The distillation spec of the run: the configured stage's preset, or ``cfg.distill_spec``."""
     if cfg.distill_spec is not None:
-        return with_layer_map(cfg.distill_spec, cfg.layer_map, student_layers, teacher_layers)
+        return with_layer_map(cfg.distill_spec, cfg.resolved_layer_map, student_layers, teacher_layers)
     if cfg.pred_distill:
         return task_stage2(cfg.temperature, cfg.hard_label_weight, regression=spec.output_mode == "regression",
                            cache_teacher_logits=not cfg.no_logits_cache)
-    return task_stage1(load_layer_map(cfg.layer_map, student_layers, teacher_layers), cfg.attention_loss)
+    return task_stage1(load_layer_map(cfg.resolved_layer_map, student_layers, teacher_layers), cfg.attention_loss)
 
 
 def run_task_distill(cfg: TaskDistillConfig) -> TrainResult:
     """Stage 1, or stage 2 with ``cfg.pred_distill`` (then ``cfg.do_predict`` writes test predictions of the best
-    student), of ``cfg.student_model`` from ``cfg.teacher_model`` into ``cfg.output_dir``."""
+    student), of ``cfg.student_model`` (or the teacher's ``cfg.init_from_teacher`` layers) from
+    ``cfg.teacher_model`` into ``cfg.output_dir``."""
     # 0. Refuse early, before any loading: an output among the inputs, a finished run.
     training = start_run(cfg.output_dir, cfg.input_paths(), cfg.training)
     task = cfg.task
@@ -65,23 +66,27 @@ def run_task_distill(cfg: TaskDistillConfig) -> TrainResult:
 
     # 1. Task, tokenizer, teacher and student; labels checked against the task's.
     spec = task.spec()
-    has_vocab = os.path.isfile(os.path.join(cfg.student_model, "vocab.txt"))
-    tokenizer = load_tokenizer(cfg.student_model if has_vocab else cfg.teacher_model, task.do_lower_case)
+    source = cfg.student_model or cfg.teacher_model  # the student's folder, or the teacher it is made from
+    has_vocab = os.path.isfile(os.path.join(source, "vocab.txt"))
+    tokenizer = load_tokenizer(source if has_vocab else cfg.teacher_model, task.do_lower_case)
     teacher = load_classifier(cfg.teacher_model, spec, "teacher")
     set_seed(training.seed)  # a general student's classifier is initialised here
-    student = load_task_student(cfg.student_model, spec, teacher.config.hidden_size, cfg.projection)
-    if student.config.vocab_size != teacher.config.vocab_size:
-        raise UserError(f"student vocab_size {student.config.vocab_size} differs from the teacher's "
-                        f"{teacher.config.vocab_size}; they must share a vocabulary")
-    check_shared_vocabulary(cfg.teacher_model, cfg.student_model)  # same tokens in the same order, not just size
+    if cfg.init_from_teacher:
+        student = student_from_teacher(teacher, cfg.init_from_teacher, cfg.projection or "shared", cfg.teacher_model)
+    else:
+        student = load_task_student(cfg.student_model, spec, teacher.config.hidden_size, cfg.projection)
+        if student.config.vocab_size != teacher.config.vocab_size:
+            raise UserError(f"student vocab_size {student.config.vocab_size} differs from the teacher's "
+                            f"{teacher.config.vocab_size}; they must share a vocabulary")
+        check_shared_vocabulary(cfg.teacher_model, cfg.student_model)  # same tokens in the same order
     check_sequence_length(task.max_seq_length, teacher.config, cfg.teacher_model, "the teacher")
-    check_sequence_length(task.max_seq_length, student.config, cfg.student_model, "the student")
+    check_sequence_length(task.max_seq_length, student.config, source, "the student")
 
     # 2. Dev sets and the teacher's dev score (before the costly work), then the training set.
     dev = dev_sets(spec, task.data_dir, tokenizer, task.max_seq_length)
     if not cfg.skip_teacher_check and dist.is_main:
         check_teacher(teacher, spec, dev, task.eval_batch_size, dist.device)
-    train = encode_split(spec, task.data_dir, task.train_split, tokenizer, task.max_seq_length)
+    train = encode_split(spec, task.data_dir, cfg.train_splits, tokenizer, task.max_seq_length)
 
     # 3. What the stage learns, and the one training loop around it.
     distill_spec = stage_spec(cfg, spec, student.config.num_hidden_layers, teacher.config.num_hidden_layers)
