@@ -154,8 +154,14 @@ ARMS = [
         (stage2("--hard_label_weight", "0.5", student="gd", lr="1e-3", aug=False),)),
     Arm("s2_lr1e3_hard05_nogd_noaug", "stage 2 only, lr 1e-3, hard-label weight 0.5, 400 sentences, random student",
         (stage2("--hard_label_weight", "0.5", student="random", lr="1e-3", aug=False),)),
-    Arm("demo", "examples/demo.sh's stages 1 + 2 now: stage 1 as before, stage 2 at lr 1e-3, hard-label weight 0.5, "
-                "400 sentences", (stage1(), stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False))),
+    Arm("demo_before", "the demo's stages until 2026-12-02: stage 1 on the augmented set, stage 2 at lr 1e-3, "
+                       "hard-label weight 0.5, 400 sentences",
+        (stage1(), stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False))),
+    Arm("demo", "examples/demo.sh's stages 1 + 2 now (= ul_s12): both on the 400 + 2,000 unlabelled e-mails, stage 2 "
+                "lr 1e-3, hard 0.5, 300 steps",
+        (stage1(aug=False, unlabeled=True),
+         stage2("--hard_label_weight", "0.5", lr="1e-3", aug=False, steps=300, unlabeled=True))),
+    Arm("label_only_x2", "the label-only student trained twice as long (300 steps)", (finetune(steps=300),)),
     Arm("s2_lr1e3_noaug_softmean", "s2_lr1e3_noaug with the soft cross-entropy averaged over classes too (x1/2)",
         (stage2(student="gd", lr="1e-3", aug=False, soft_scale=0.5),)),
     Arm("s2_lr1e3_x3", "stage 2 only, learning rate 1e-3, 450 steps", (stage2(student="gd", lr="1e-3", steps=450),)),

@@ -58,6 +58,12 @@ def test_demo_pipeline_tiny(tmp_path):
         assert (run / model_dir / "config.json").is_file(), model_dir
     aug = (run / "data" / "spam_small" / "train_aug.tsv").read_text().splitlines()
     assert aug[0] == "sentence\tlabel" and len(aug) > 49
+    # the students' unlabelled e-mails: the next 48 training e-mails, text only, none of them among the labelled
+    unlabeled = (run / "data" / "spam_small" / "unlabeled.tsv").read_text().splitlines()
+    labelled = {row.split("\t")[0] for row in (run / "data" / "spam_small" / "train.tsv").read_text().splitlines()}
+    assert unlabeled[0] == "index\tsentence" and len(unlabeled) == 49
+    assert [row.split("\t")[0] for row in unlabeled[1:]] == [str(i) for i in range(48)]
+    assert not labelled & {row.split("\t", 1)[1] for row in unlabeled[1:]}
     assert "acc = " in (run / "td_eval" / "eval_results.txt").read_text()
     student = AutoModelForSequenceClassification.from_pretrained(str(run / "td_stage2"))
     assert student.config.num_hidden_layers == 1 and student.config.num_labels == 2
