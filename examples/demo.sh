@@ -51,8 +51,8 @@ fi
 # which the teacher labels in task distillation (--unlabeled_train)
 mkdir -p "$RUN/data/spam_small"
 head -n $((SUBSET + 1)) "$DATA/train.tsv" >"$RUN/data/spam_small/train.tsv"
-tail -n +$((SUBSET + 2)) "$DATA/train.tsv" | head -n "$UNLABELED" \
-  | awk -F'\t' 'BEGIN { print "index\tsentence" } { print NR - 1 "\t" $1 }' >"$RUN/data/spam_small/unlabeled.tsv"
+awk -F'\t' -v from=$((SUBSET + 2)) -v n="$UNLABELED" 'BEGIN { print "index\tsentence" }
+  NR >= from && NR < from + n { print NR - from "\t" $1 }' "$DATA/train.tsv" >"$RUN/data/spam_small/unlabeled.tsv"
 cp "$DATA/dev.tsv" "$RUN/data/spam_small/dev.tsv"
 
 # a. fine-tune the teacher on the task (150 steps, two epochs: 60 left it at 0.955 dev and 0.955 on the students'

@@ -248,12 +248,9 @@ def email_to_sentence(raw: bytes) -> str:
 
 
 def _split_balanced(
-    by_label: dict[int, list[str]], dev_per_class: int, train_per_class: int, rng: random.Random,
-    rest: list[tuple[str, int]] | None = None,
+    by_label: dict[int, list[str]], dev_per_class: int, train_per_class: int, rng: random.Random
 ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Shuffle each class, take dev first then train, with equal class counts; rows shuffled. The texts left over
-    go to ``rest`` when given (unshuffled: the caller shuffles them with its own generator, so that train and dev
-    stay what they were)."""
+    """Shuffle each class, take dev first then train, with equal class counts; rows shuffled."""
     train_n = min(train_per_class, *(len(v) - dev_per_class for v in by_label.values()))
     dev, train = [], []
     for label in sorted(by_label):
@@ -261,8 +258,6 @@ def _split_balanced(
         rng.shuffle(items)
         dev += [(t, label) for t in items[:dev_per_class]]
         train += [(t, label) for t in items[dev_per_class:dev_per_class + train_n]]
-        if rest is not None:
-            rest += [(t, label) for t in items[dev_per_class + train_n:]]
     rng.shuffle(dev)
     rng.shuffle(train)
     return train, dev
@@ -294,18 +289,13 @@ def build_spam(spam_tgz: Path, out_dir: Path) -> dict[str, object]:
         if len(sentence.split()) >= 3:
             pairs.append((sentence, label))
     by_label = _dedup(pairs)
-    rest: list[tuple[str, int]] = []
-    train, dev = _split_balanced(by_label, SPAM_DEV_PER_CLASS, SPAM_TRAIN_PER_CLASS, random.Random(SEED), rest)
-    random.Random(SEED + 1).shuffle(rest)
+    train, dev = _split_balanced(by_label, SPAM_DEV_PER_CLASS, SPAM_TRAIN_PER_CLASS, random.Random(SEED))
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, rows in (("train", train), ("dev", dev)):
         lines = ["sentence\tlabel"] + [f"{t}\t{lab}" for t, lab in rows]
         (out_dir / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # the messages in neither split, without their labels (SST-2 test layout): unlabelled mail for distillation
-    lines = ["index\tsentence"] + [f"{i}\t{t}" for i, (t, _) in enumerate(rest)]
-    (out_dir / "unlabeled.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"messages": counts, "unique": {k: len(v) for k, v in by_label.items()}, "train": len(train),
-            "dev": len(dev), "unlabeled": len(rest), "unlabeled_spam": sum(lab for _, lab in rest)}
+            "dev": len(dev)}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -394,7 +384,7 @@ python examples/prepare_data.py            # --cache_dir .cache (git-ignored) ho
 - Layout: one sentence per line, a blank line between addresses. {en["n_sentences"]} sentences.
 - Addresses: {", ".join(en["speeches"])}.
 
-## `spam/train.tsv`, `spam/dev.tsv`, `spam/unlabeled.tsv`: ham vs spam e-mail (GLUE SST-2 layout)
+## `spam/train.tsv`, `spam/dev.tsv`: ham vs spam e-mail (GLUE SST-2 layout)
 
 - Origin: npm `{SPAM_PKG[0]}@{SPAM_PKG[1]}`, files
   `package/data/{{easy-ham-1,easy-ham-2,hard-ham-1,spam-1,spam-2}}/*.txt` (the Apache SpamAssassin public corpus;
@@ -409,10 +399,6 @@ python examples/prepare_data.py            # --cache_dir .cache (git-ignored) ho
   seed; the first {SPAM_DEV_PER_CLASS} per class go to dev, the next ones (same count for both classes) to train, so the
   splits are balanced and disjoint.
 - Layout: header `sentence\\tlabel`, label 1 = spam, 0 = ham. train: {spam["train"]} rows, dev: {spam["dev"]} rows.
-- `unlabeled.tsv`: the {spam["unlabeled"]} messages in neither split ({spam["unlabeled_spam"]} of them spam: the
-  corpus has more ham than spam), shuffled with seed + 1 and written without their labels in the SST-2 test layout
-  (header `index\\tsentence`): unlabelled mail the fine-tuned teacher never saw, which task distillation's
-  `--unlabeled_train` adds to the students' training set.
 
 ## `chnsenticorp/train.tsv`, `chnsenticorp/dev.tsv`: Chinese review sentiment (ChnSentiCorp layout)
 
