@@ -472,6 +472,12 @@ def test_unlabeled_rows_count_for_the_teacher_not_for_the_gold_labels(tmp_path):
         "index\tsentence\n" + "".join(f"{i}\t{sentence(rng)}\n" for i in range(7)), encoding="utf-8")
     rows = read_examples(get_task("sst-2"), str(data), "unlabeled")
     assert len(rows) == 7 and all(r.label is None for r in rows)
+    # a CLUE layout keeps its label column in test files: in the unlabeled split the cell is ignored, empty or not
+    zh = tmp_path / "zh"
+    zh.mkdir()
+    (zh / "unlabeled.tsv").write_text("label\ttext\n\t好看\n1\t太差了\n", encoding="utf-8")
+    zh_rows = read_examples(get_task("chnsenticorp"), str(zh), "unlabeled")
+    assert [(r.text_a, r.label) for r in zh_rows] == [("好看", None), ("太差了", None)]
     teacher = save_classifier(tmp_path / "teacher", tmp_path, ["0", "1"])
     student = save_general_student(tmp_path / "student", tmp_path)
     out = tmp_path / "s2"

@@ -24,8 +24,8 @@ from tinybert.utils.io import iter_jsonl
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "train_aug", "dev", "dev_mismatched", "test", "test_mismatched", "unlabeled")
-# splits read with the test layout, whose rows need no label: the test files, and ``unlabeled`` (inputs without
-# labels for distillation, which the teacher labels: ``task_distill.py --unlabeled_train``)
+# splits read with the test layout, whose rows need no label: the test files, and ``unlabeled`` (inputs for
+# distillation, which the teacher labels: ``task_distill.py --unlabeled_train``; a label cell there is ignored)
 UNLABELED_LAYOUT = ("test", "test_mismatched", "unlabeled")
 Column = int | str  # an index (TSV/CSV) or a name (header / JSON key)
 
@@ -359,7 +359,7 @@ def _read(spec: TaskSpec, data_dir: str | os.PathLike, split: str) -> list[Input
         text_a = _cell(row, cols["text_a"], path, line)  # type: ignore[arg-type]
         text_b = _cell(row, cols["text_b"], path, line) if cols["text_b"] is not None else None
         label: str | float | None = None
-        if has_label:
+        if has_label and split != "unlabeled":  # the unlabeled split's label cells (CLUE layouts have one) are ignored
             label = _normalise_label(spec, _cell(row, cols["label"], path, line), path, line)  # type: ignore[arg-type]
         if is_test and cols["id_column"] is not None:
             guid = f"{split}-{_cell(row, cols['id_column'], path, line)}"
