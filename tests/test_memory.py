@@ -36,11 +36,13 @@ def test_tuned_malloc_reuses_freed_memory_without_page_faults():
     tuned, faults = _faults("1")
     if not tuned:
         pytest.skip("not glibc: mallopt unavailable")
-    # About one process in twelve places its heap so that one 8 MiB block of the second round does not fit a freed
-    # chunk and the heap grows once (~2,048 faults); the best of three processes shows the steady state.
+    # Some processes place their heap so that one 8 MiB block of the second round does not fit a freed chunk and the
+    # heap grows once (~2,048 faults; on a busy machine three processes in a row did). The best of three processes
+    # usually shows the steady state (0); the bound allows that one growth and nothing more.
     faults = min([faults] + [_faults("1")[1] for _ in range(2)])
     off, faults_off = _faults("0")
     assert not off
-    # 40 tensors of 8 MiB: thousands of pages faulted in again without the tuning, next to none with it
-    assert faults_off > 1000
-    assert faults < 50
+    # 40 tensors of 8 MiB: tens of thousands of pages faulted in again without the tuning (~63,000 measured), at most
+    # one heap growth with it
+    assert faults_off > 20_000
+    assert faults < 2_600 and faults * 10 < faults_off
