@@ -41,8 +41,7 @@ def test_tuned_malloc_reuses_freed_memory_without_page_faults():
     # usually shows the steady state (0); the bound allows that one growth and nothing more.
     faults = min([faults] + [_faults("1")[1] for _ in range(2)])
     off, faults_off = _faults("0")
-    assert not off
-    # 40 tensors of 8 MiB: tens of thousands of pages faulted in again without the tuning (~63,000 measured), at most
-    # one heap growth with it
-    assert faults_off > 20_000
-    assert faults < 2_600 and faults * 10 < faults_off
+    assert not off  # the switch turns the tuning off
+    # 40 tensors of 8 MiB faulted in again would be ~63,000 faults (measured untuned). Untuned runs vary with glibc's
+    # dynamic mmap threshold (0, 2,019, 4,070, 63,223 in four runs), so no bound on them is asserted here.
+    assert faults < 2_600, (faults, faults_off)
