@@ -112,18 +112,18 @@ def predict_logits(
 
 
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
-    """Gold-label loss: cross-entropy or, for regression, MSE to the targets; unlabelled rows are ignored, and a batch
-    of them only gives 0 (with the logits' graph)."""
-    if regression:  # unlabelled rows (NaN targets) ignored
+    """Gold-label loss: cross-entropy or, for regression, MSE to the targets, averaged over the labelled rows;
+    unlabelled rows (``IGNORE_INDEX`` / NaN) are ignored, and a batch of them only gives 0 with the logits' graph.
+    Written as a masked sum over a clamped count, so no step waits on the device to ask whether any row is labelled."""
+    if regression:
         targets = labels.float().view(-1)
         known = ~torch.isnan(targets)
-        if not known.any():
-            return logits.float().sum() * 0.0
-        return F.mse_loss(logits.float().view(-1)[known], targets[known])
-    labels = labels.long()
-    if not (labels != IGNORE_INDEX).any():  # a batch of unlabelled rows only: no gold-label loss (not NaN)
-        return logits.float().sum() * 0.0
-    return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX)
+        per_row = (logits.float().view(-1) - torch.where(known, targets, 0.0)) ** 2
+    else:
+        targets = labels.long()
+        known = targets != IGNORE_INDEX
+        per_row = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="none")
+    return (per_row * known).sum() / known.sum().clamp(min=1)
 
 
 def score(spec: TaskSpec, logits: torch.Tensor, labels: np.ndarray) -> dict[str, float]:

@@ -34,9 +34,12 @@ def keep_layers(model: nn.Module, layers: Sequence[int], source: str = "the mode
     bad = [n for n in layers if not 1 <= n <= total]
     if bad or not layers:
         raise UserError(f"{source}: layer {bad[0] if bad else '(none)'} does not exist; it has layers 1..{total}")
-    small = copy.deepcopy(model)
-    copied = encoder_layers(small)
-    small.base_model.encoder.layer = nn.ModuleList(copied[n - 1] for n in layers)
+    encoder, full = model.base_model.encoder, encoder_layers(model)
+    encoder.layer = nn.ModuleList(full[n - 1] for n in layers)  # copy only the kept layers, not the whole stack
+    try:
+        small = copy.deepcopy(model)
+    finally:
+        encoder.layer = full
     for index, layer in enumerate(small.base_model.encoder.layer):
         for module in layer.modules():  # transformers' attention knows its place (caches, our score capture)
             if hasattr(module, "layer_idx"):
