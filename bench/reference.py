@@ -150,14 +150,19 @@ def pregenerate(ref: str, runs: int, tmp: str) -> tuple[list[dict], dict]:
     return results, shape
 
 
-def augment(ref: str, runs: int, tmp: str) -> list[dict]:
+def augment(ref: str, runs: int, tmp: str, flags: list[str] = (), keep: str | None = None) -> list[dict]:
+    """``runs`` measured runs of our data_augmentation.py with the original's flags (plus ``flags``); ``keep``: copy
+    the first run's train_aug.tsv there."""
     results = []
     for i in range(runs):
         glue = os.path.join(tmp, f"glue{i}")
         shutil.copytree(os.path.join(ref, "aug_glue"), glue)
         results.append(run_measured([sys.executable, os.path.join(ROOT, "data_augmentation.py"),
                                      "--pretrained_bert_model", os.path.join(ref, "teacher"), "--glove_embs",
-                                     os.path.join(ref, "glove.50d.txt"), "--glue_dir", glue, "--task_name", "SST-2"]))
+                                     os.path.join(ref, "glove.50d.txt"), "--glue_dir", glue, "--task_name", "SST-2",
+                                     *flags]))
+        if keep and i == 0:
+            shutil.copy2(os.path.join(glue, "SST-2", "train_aug.tsv"), keep)
     return results
 
 
@@ -174,6 +179,8 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=["learning_speed"],
                     help="modules (on bench/) whose reference_rows(reference_dir, readme) add rows")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--augment_flags", default="", help="extra flags of data_augmentation.py, e.g. '--bf16'")
+    ap.add_argument("--keep_augmented", help="copy the first augmentation run's train_aug.tsv to this path")
     args = ap.parse_args()
     ref = os.path.abspath(args.reference)
     with open(os.path.join(ref, "README.md"), encoding="utf-8") as f:
@@ -207,7 +214,7 @@ def main() -> None:
                 ("random-next share", "", f"{shape['random_next']:.1%}"),
             ]
         if "augment" in args.only:
-            res = augment(ref, args.runs, tmp)
+            res = augment(ref, args.runs, tmp, args.augment_flags.split(), args.keep_augmented)
             n = 200
             wall = _median(res, "wall")
             inside = statistics.median(_inside(r["log"]) or float("nan") for r in res)

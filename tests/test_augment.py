@@ -126,6 +126,32 @@ def test_batched_mlm_candidates_equal_one_word_at_a_time(augmentor):
     assert checked >= 10
 
 
+def test_bf16_runs_the_encoder_in_bfloat16_and_ranks_in_float32(assets):
+    """--bf16: the encoder's matrix products run in bfloat16 (checked on a layer's output), the vocabulary logits and
+    the top-M stay float32, and the candidates mostly agree with the float32 ones (a random tiny model has many
+    near-ties, so not all)."""
+    opts = AugmentOptions(N=4, M=8, p=0.5, batch_size=3)
+    fp32 = build_augmentor(Resources(assets["model"], assets["glove"]), opts)
+    bf16 = build_augmentor(Resources(assets["model"], assets["glove"], bf16=True), opts)
+    assert bf16.mlm._bert_fast, "the last-layer shortcut is still checked (in float32) and used"
+    seen: list[tuple[torch.dtype, torch.dtype]] = []
+    encoder = bf16.mlm.model.bert.encoder.layer[0].attention.self.query
+    decoder = bf16.mlm.model.cls.predictions.decoder
+    hooks = [m.register_forward_hook(lambda m, _i, out: seen.append((m, out.dtype))) for m in (encoder, decoder)]
+    got_bf16 = bf16.candidates(SENTENCES[:6])
+    for h in hooks:
+        h.remove()
+    assert {d for m, d in seen if m is encoder} == {torch.bfloat16}
+    assert {d for m, d in seen if m is decoder} == {torch.float32}
+    got_fp32 = fp32.candidates(SENTENCES[:6])
+    same = total = 0
+    for x, y in zip(got_fp32, got_bf16):
+        for cands, other in zip(x.candidates, y.candidates):
+            same += len(set(cands or ()) & set(other or ()))
+            total += len(cands or ())
+    assert total >= 30 and same / total >= 0.5, (same, total)
+
+
 def test_nezha_masked_lm_candidates(tmp_path):
     from tinybert.models.nezha import NezhaConfig, NezhaForMaskedLM
 

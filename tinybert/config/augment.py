@@ -47,6 +47,7 @@ class AugmentConfig:
     batch_size: int = 64  # masked-LM sequences per forward
     max_seq_length: int = 512  # longest masked-LM input (longer ones are windowed)
     no_cuda: bool = False
+    bf16: bool = False  # the masked-LM encoder under bfloat16 autocast: faster, a few near-tie candidates change
     num_workers: int = 1
     language: str | None = None  # en | zh (default: the task's language, else en)
     glove_limit: int | None = 100000  # read only the first rows of the word vectors

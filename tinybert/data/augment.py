@@ -412,6 +412,7 @@ class Resources:
     do_lower_case: bool | None = None
     device: str = "cpu"
     threads: int | None = None
+    bf16: bool = False  # the masked-LM encoder under bfloat16 autocast
 
 
 def build_augmentor(res: Resources, options: AugmentOptions) -> Augmentor:
@@ -426,7 +427,8 @@ def build_augmentor(res: Resources, options: AugmentOptions) -> Augmentor:
         torch.set_num_threads(res.threads)
     tokenizer = load_tokenizer(res.model_path, res.do_lower_case)
     model = load_masked_lm(res.model_path)
-    mlm = MaskedLMCandidates(model, tokenizer, options.M, options.max_seq_length, options.batch_size, res.device)
+    mlm = MaskedLMCandidates(model, tokenizer, options.M, options.max_seq_length, options.batch_size, res.device,
+                             bf16=res.bf16)
     glove = None
     if options.language == "en" and res.glove_path:
         glove = GloveIndex.load(res.glove_path, options.M, res.glove_limit)

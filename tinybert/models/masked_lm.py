@@ -30,7 +30,7 @@ class MaskedLMCandidates:
     """Masked-LM candidates for single-piece words, computed in length-sorted padded batches."""
 
     def __init__(self, model: Any, tokenizer: Any, M: int, max_seq_length: int = 512, batch_size: int = 64,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", bf16: bool = False) -> None:
         import torch
 
         vocab = len(tokenizer)
@@ -57,7 +57,11 @@ class MaskedLMCandidates:
         base = getattr(model, getattr(model, "base_model_prefix", ""), None)
         head = getattr(getattr(model, "cls", None), "predictions", None)
         self._split = (base, head) if base is not None and head is not None else None
+        self.bf16 = False  # the shortcut is checked in float32
         self._bert_fast = self._split is not None and self._check_bert_fast()
+        # the encoder under bfloat16 autocast (fast on GPUs and on CPUs with AMX / AVX-512-BF16); with a separate
+        # MLM head (BERT) the head and the top-M stay float32, so only near-ties among the candidates change order
+        self.bf16 = bf16
 
     def build_input(self, ids: Sequence[int], k: int) -> tuple[list[int], list[int], int]:
         """Input ids, token types and mask position for masking piece ``k`` of a sentence's pieces ``ids``.
@@ -124,12 +128,17 @@ class MaskedLMCandidates:
 
     def _masked_logits(self, kwargs: dict, rows, pos, fast: bool):
         """Vocabulary logits at the masked positions only (the projection is never applied elsewhere)."""
+        import torch
+
+        low = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         if self._split is None:
-            return self.model(**kwargs).logits[rows, pos]
+            with low:
+                return self.model(**kwargs).logits[rows, pos].float()
         base, head = self._split
-        if fast:
-            return head(self._bert_masked_hidden(base, kwargs, rows, pos))
-        return head(base(**kwargs).last_hidden_state[rows, pos])
+        with low:
+            hidden = (self._bert_masked_hidden(base, kwargs, rows, pos) if fast
+                      else base(**kwargs).last_hidden_state[rows, pos])
+        return head(hidden.float())
 
     @staticmethod
     def _bert_masked_hidden(base, kwargs: dict, rows, pos):

@@ -58,7 +58,8 @@ def run_augment(cfg: AugmentConfig) -> AugmentResult:
     from tinybert.evaluate import pick_device
 
     device = str(pick_device(cfg.no_cuda))
-    resources = Resources(cfg.pretrained_bert_model, cfg.glove_embs, cfg.glove_limit, cfg.do_lower_case, device)
+    resources = Resources(cfg.pretrained_bert_model, cfg.glove_embs, cfg.glove_limit, cfg.do_lower_case, device,
+                          bf16=cfg.bf16)
     logger.info("augmenting %s columns %s: N=%d M=%d p=%.2f (%s, %d worker(s)) -> %s", train, list(job.text_columns),
                 n, cfg.M, cfg.p, device, cfg.num_workers, output)
     start = time.perf_counter()
