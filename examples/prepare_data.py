@@ -424,7 +424,18 @@ python examples/prepare_data.py            # --cache_dir .cache (git-ignored) ho
   sentences are skipped; the first articles in file order are kept until ~{ZH_CORPUS_BYTES / 1e6:.1f} MB.
 - Layout: one sentence per line, a blank line between articles. {zh["n_docs"]} articles, {zh["n_sentences"]} sentences.
 """
-    (out / "SOURCES.md").write_text(text, encoding="utf-8")
+    (out / "SOURCES.md").write_text(text + kept_sections(out / "SOURCES.md", text), encoding="utf-8")
+
+
+def kept_sections(path: Path, text: str) -> str:
+    """The ``## `` sections of an existing SOURCES.md that ``text`` does not write (datasets added by other scripts,
+    e.g. convert_peoples_daily.py), so that rebuilding the data keeps their descriptions."""
+    if not path.is_file():
+        return ""
+    ours = {line for line in text.splitlines() if line.startswith("## ")}
+    old = path.read_text(encoding="utf-8").split("\n## ")[1:]
+    return "".join("\n## " + section.rstrip("\n") + "\n" for section in old
+                   if "## " + section.split("\n")[0] not in ours)
 
 
 def main(argv: list[str] | None = None) -> None:

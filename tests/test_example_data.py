@@ -95,3 +95,19 @@ def test_twitter_ner_reads_as_word_bio() -> None:
                 assert not tag.startswith("I-") or prev[2:] == tag[2:], "an I- tag continues its own type"
     texts = {" ".join(s.tokens) for s in train.sentences}
     assert not texts & {" ".join(s.tokens) for s in dev.sentences}
+
+
+def test_rebuilding_the_data_keeps_sections_other_scripts_wrote(tmp_path) -> None:
+    """prepare_data.py rewrites SOURCES.md; the sections of datasets it does not build (People's Daily NER, Twitter
+    NER) must survive, and its own sections must not be doubled."""
+    sys.path.insert(0, str(DATA.parent))
+    try:
+        from prepare_data import kept_sections
+    finally:
+        sys.path.remove(str(DATA.parent))
+    old = tmp_path / "SOURCES.md"
+    old.write_text("# Sources\n\n## `a.txt`: A\n\n- old a\n\n## `b.txt`: B\n\n- b\n- b2\n", encoding="utf-8")
+    new = "# Sources\n\n## `a.txt`: A\n\n- new a\n"
+    assert kept_sections(old, new) == "\n## `b.txt`: B\n\n- b\n- b2\n"
+    assert kept_sections(old, new + "\n## `b.txt`: B\n") == ""
+    assert kept_sections(tmp_path / "missing.md", new) == ""
