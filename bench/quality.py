@@ -170,6 +170,9 @@ ARMS = [
                 unlabeled=True))),
     Arm("demo_soft", "the demo's stages, stage 2 teacher only (--hard_label_weight 0)",
         (stage1(aug=False, unlabeled=True), stage2(lr="1e-3", aug=False, steps=300, unlabeled=True))),
+    Arm("demo_s2lr3e4", "the demo's stages, stage 2 at lr 3e-4 (for wider students: 4L/312 diverged at 1e-3)",
+        (stage1(aug=False, unlabeled=True),
+         stage2("--hard_label_weight", "0.5", lr="3e-4", aug=False, steps=300, unlabeled=True))),
     # the commands' default optimizer since 2026-12-02 (the original's BertAdam, weight decay 0.01) on the demo's stages
     Arm("demo_bertadam", "the demo's stages with --optimizer bertadam --weight_decay 0.01 at the demo's rates",
         (stage1(*BERTADAM, aug=False, unlabeled=True),
