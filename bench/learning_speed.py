@@ -35,16 +35,17 @@ PY = sys.executable
 # the original's loss windows (reference-original/README.md)
 ORIGINAL = {"gd": (3.092, 2.463, 2.196, 2.132), "s1": (1.724, 1.453, 1.317, 1.217)}
 
+OLD_DEFAULTS = ["--optimizer", "adamw", "--weight_decay", "1e-4"]  # the distillation defaults until 2026-12-02
 CANDIDATES = {
     "ours": [],  # today's defaults: BertAdam (no bias correction), weight decay 0.01, eps 1e-6, global clip 1.0
-    "adamw_wd1e-4": ["--optimizer", "adamw", "--weight_decay", "1e-4"],  # the defaults until 2026-12-02
+    "adamw_wd1e-4": OLD_DEFAULTS,
     "adamw_wd0.01": ["--optimizer", "adamw", "--weight_decay", "0.01"],
-    "adamw_noclip": ["--optimizer", "adamw", "--weight_decay", "1e-4", "--max_grad_norm", "0"],
+    "adamw_noclip": [*OLD_DEFAULTS, "--max_grad_norm", "0"],
     "bertadam_wd1e-4": ["--optimizer", "bertadam", "--weight_decay", "1e-4"],
     "bertadam_wd0.01": ["--optimizer", "bertadam", "--weight_decay", "0.01"],
     "bertadam_wd0.01_noclip": ["--optimizer", "bertadam", "--weight_decay", "0.01", "--max_grad_norm", "0"],
-    "adamw_lr_x4": ["--optimizer", "adamw", "--weight_decay", "1e-4", "LRx4"],
-    "adamw_lr_x10": ["--optimizer", "adamw", "--weight_decay", "1e-4", "LRx10"],
+    "adamw_lr_x4": [*OLD_DEFAULTS, "LRx4"],
+    "adamw_lr_x10": [*OLD_DEFAULTS, "LRx10"],
 }
 BASE_LR = {"gd": 5e-5, "s1": 5e-5, "s2": 3e-5}
 

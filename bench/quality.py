@@ -196,6 +196,21 @@ ARM_BY_NAME = {a.name: a for a in ARMS}
 
 
 # ------------------------------------------------------------------------------------------------ running steps
+def run_step(cmd: list[str], dry_run: bool = False) -> float:
+    """Print and run one step's command offline from the repository root; its wall time. A failed step shows the
+    tail of its output and stops the harness."""
+    print("   $ " + " ".join(cmd), flush=True)
+    if dry_run:
+        return 0.0
+    start = time.perf_counter()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:])
+        raise SystemExit(f"error: step failed (exit {proc.returncode})")
+    return time.perf_counter() - start
+
+
 class Harness:
     def __init__(self, root: Path, student_config: str, teacher_src: str, dry_run: bool = False,
                  teacher: str | None = None, tag: str = "") -> None:
@@ -230,16 +245,7 @@ class Harness:
         return out
 
     def call(self, cmd: list[str]) -> float:
-        print("   $ " + " ".join(cmd), flush=True)
-        if self.dry_run:
-            return 0.0
-        start = time.perf_counter()
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            sys.stdout.write(proc.stdout[-4000:])
-            raise SystemExit(f"error: step failed (exit {proc.returncode})")
-        return time.perf_counter() - start
+        return run_step(cmd, self.dry_run)
 
     def step_command(self, step: Step, student: Path | None, out: Path, seed: int) -> list[str]:
         teacher = self.teacher

@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import PY, REPO, load_records, read_eval_results, summarize, table  # noqa: E402
+from quality import ADAMW, PY, REPO, load_records, read_eval_results, run_step, summarize, table  # noqa: E402
 
 DATA = REPO / "examples" / "data" / "twitter_ner"
 SEQ, BATCH, EVAL = 64, 32, 50
@@ -42,7 +39,6 @@ TEACHER_STEPS, TEACHER_LR = 400, "1e-4"
 S1_STEPS, S2_STEPS = 200, 300
 COMMON = ["--data_dir", str(DATA), "--max_seq_length", str(SEQ), "--train_batch_size", str(BATCH),
           "--logging_steps", "20"]
-ADAMW = ["--optimizer", "adamw", "--weight_decay", "1e-4"]  # the spam harness's rates were chosen with AdamW
 
 ARMS = {
     "label_only": "2L/128 from random weights, the 1,836 labelled tweets, lr 1e-3, 500 steps",
@@ -64,15 +60,7 @@ class NerHarness:
         done = out / ".quality.json"
         if done.is_file():
             return json.loads(done.read_text())["wall_s"]
-        print("   $ " + " ".join(cmd), flush=True)
-        start = time.perf_counter()
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        proc = subprocess.run([*cmd, "--output_dir", str(out), "--overwrite_output_dir"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            sys.stdout.write(proc.stdout[-4000:])
-            raise SystemExit(f"error: step failed (exit {proc.returncode})")
-        wall = time.perf_counter() - start
+        wall = run_step([*cmd, "--output_dir", str(out), "--overwrite_output_dir"])
         done.write_text(json.dumps({"wall_s": wall}))
         return wall
 

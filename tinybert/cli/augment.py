@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="longest masked-LM input (longer ones are windowed)")
     a("--no_cuda", action="store_true", help="run on CPU even when a GPU is available")
     a("--bf16", action="store_true",
-      help="the masked-LM encoder under bfloat16 autocast: several times faster on GPUs and on CPUs with AMX or "
-           "AVX-512-BF16; the top-M ranking is float32, but near-tie candidates can change (docs/fidelity.md)")
+      help="the masked-LM encoder under bfloat16 autocast, for GPUs and CPUs with AMX or AVX-512-BF16 (1.24x inside "
+           "on the small reference masked-LM on a 2-core AMX CPU); the top-M ranking is float32, but near-tie "
+           "candidates change (about 1 row in 10 there; docs/fidelity.md)")
     a("--num_workers", type=int, default=d["num_workers"],
       help="processes, each augmenting a contiguous chunk of rows")
     a("--language", choices=("en", "zh"), default=None, help="zh: character level, masked-LM only "

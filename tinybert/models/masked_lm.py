@@ -57,10 +57,9 @@ class MaskedLMCandidates:
         base = getattr(model, getattr(model, "base_model_prefix", ""), None)
         head = getattr(getattr(model, "cls", None), "predictions", None)
         self._split = (base, head) if base is not None and head is not None else None
-        self.bf16 = False  # the shortcut is checked in float32
         self._bert_fast = self._split is not None and self._check_bert_fast()
-        # the encoder under bfloat16 autocast (fast on GPUs and on CPUs with AMX / AVX-512-BF16); with a separate
-        # MLM head (BERT) the head and the top-M stay float32, so only near-ties among the candidates change order
+        # the encoder under bfloat16 autocast (for GPUs and CPUs with AMX / AVX-512-BF16); with a separate MLM head
+        # (BERT) the head and the top-M stay float32, so only near-ties among the candidates change order
         self.bf16 = bf16
 
     def build_input(self, ids: Sequence[int], k: int) -> tuple[list[int], list[int], int]:
@@ -123,14 +122,15 @@ class MaskedLMCandidates:
         rows = torch.arange(len(pos), device=self.device)
         pos = pos.to(self.device)
         with torch.inference_mode():
-            logits = self._masked_logits(kwargs, rows, pos, self._bert_fast)
+            logits = self._masked_logits(kwargs, rows, pos, self._bert_fast, self.bf16)
             return logits.topk(min(self.M, logits.shape[-1]), dim=-1).indices.cpu()
 
-    def _masked_logits(self, kwargs: dict, rows, pos, fast: bool):
-        """Vocabulary logits at the masked positions only (the projection is never applied elsewhere)."""
+    def _masked_logits(self, kwargs: dict, rows, pos, fast: bool, bf16: bool = False):
+        """Vocabulary logits (float32) at the masked positions only (the projection is never applied elsewhere);
+        ``bf16``: the encoder under bfloat16 autocast."""
         import torch
 
-        low = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        low = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
         if self._split is None:
             with low:
                 return self.model(**kwargs).logits[rows, pos].float()
